@@ -1,0 +1,423 @@
+"""The seams of layerloop: what the scheduler needs from an I/O backend and a resolver.
+
+The scheduler in :mod:`layerloop_core` never assumes its multiplexer is a selector.  It
+talks to exactly two objects:
+
+* an :class:`IOBackend`, which waits for I/O with a timeout, wakes up from other threads,
+  watches file descriptors for ``add_reader``/``add_writer``, and performs the ``sock_*``
+  operations and (through :class:`StreamBackend`) the byte streams, listeners and
+  datagram endpoints that ``layerloop-transports`` builds on;
+* a :class:`Resolver`, which answers ``getaddrinfo``/``getnameinfo``.
+
+Both are typed :class:`typing.Protocol` classes: a third party ships a backend or a
+resolver as its own package, with no base class to inherit, and proves it with the suites
+in ``layerloop-testing``.
+
+The interface is shaped like libuv's stream interface rather than like a selector so that
+a readiness backend (epoll, poll, select, kqueue) and a completion backend (io_uring,
+IOCP) both implement it without emulating each other:
+
+* a reader supplies the buffer a read lands in (:meth:`StreamOwner.get_read_buffer`), so
+  ``BufferedProtocol`` reads land in the protocol's own memory on both kinds;
+* writes are tried synchronously first (:meth:`Stream.try_write`), and only what the
+  kernel did not take is handed to the backend;
+* readiness watches (``add_reader``/``add_writer``) are part of the interface on every
+  backend; a completion backend implements them with poll requests.
+
+Contract points shared by every method below:
+
+1. **No inline callbacks.**  Completion callbacks and watch handles run from the loop's
+   ready queue, after :meth:`IOBackend.poll` has enqueued them; never from inside the call
+   that started the operation.  Only :meth:`Stream.try_write` and the ``sock_*`` fast paths
+   complete synchronously, and they say so by their return value.
+2. **Buffers are lent.**  A buffer passed to a write, or returned by
+   :meth:`StreamOwner.get_read_buffer`, belongs to the backend until the operation's
+   callback has run.  The caller must neither resize nor release it meanwhile.
+3. **One at a time.**  At most one read and one write are outstanding per stream.
+4. **The backend closes.**  :meth:`Stream.close` owns the cancel, drain, close sequence;
+   higher layers never close a socket the backend may still have an operation on.
+5. **Cancellation is a request.**  A cancelled operation still reports exactly once, with
+   whatever actually happened (a result that raced the cancel, or the cancellation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+__all__ = [
+    "AddrInfo",
+    "Address",
+    "BackendKind",
+    "DatagramEndpoint",
+    "DatagramOwner",
+    "Enqueue",
+    "IOBackend",
+    "Listener",
+    "Resolver",
+    "Stream",
+    "StreamBackend",
+    "StreamOwner",
+]
+
+#: A socket address as the ``socket`` module uses it: ``(host, port)``,
+#: ``(host, port, flowinfo, scope_id)``, a path for ``AF_UNIX``, and so on.
+Address: TypeAlias = Any
+
+#: One entry of a ``getaddrinfo`` answer, exactly as :func:`socket.getaddrinfo` returns it.
+AddrInfo: TypeAlias = tuple[
+    socket.AddressFamily,
+    socket.SocketKind,
+    int,
+    str,
+    "tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]",
+]
+
+#: How a backend hands work back to the scheduler: append a handle to the ready queue.
+#: Only callable from the loop's own thread (inside :meth:`IOBackend.poll` or a callback).
+Enqueue: TypeAlias = Callable[[asyncio.Handle], None]
+
+BackendKind: TypeAlias = Literal["readiness", "completion"]
+
+
+@runtime_checkable
+class IOBackend(Protocol):
+    """The multiplexer the scheduler drives.
+
+    Lifecycle: the loop calls :meth:`attach` once, from its constructor, then calls
+    :meth:`poll` once per iteration of the run loop, and :meth:`close` once, from
+    ``loop.close()``.  Everything except :meth:`wakeup` is called from the loop's thread.
+    """
+
+    #: Short name shown by ``python -m layerloop info`` and in ``repr(loop)``:
+    #: ``"epoll"``, ``"poll"``, ``"select"``, ``"kqueue"``, ``"uring"``...
+    name: str
+    #: ``"readiness"`` (the kernel says when an fd is ready, the backend does the I/O)
+    #: or ``"completion"`` (the kernel does the I/O and reports when it is done).
+    kind: BackendKind
+
+    def attach(self, loop: asyncio.AbstractEventLoop, enqueue: Enqueue) -> None:
+        """Bind the backend to its loop.
+
+        *loop* gives the public loop services a backend needs (``create_future``,
+        ``call_soon``, ``call_exception_handler``, ``get_debug``, ``time``).  *enqueue*
+        appends a handle to the loop's ready queue with no checks at all; it is the fast
+        path for :meth:`poll`.  A backend is attached to at most one loop in its life.
+        """
+        ...
+
+    def poll(self, timeout: float | None) -> None:
+        """Wait for I/O for at most *timeout* seconds and enqueue what became ready.
+
+        ``None`` waits until an event or a :meth:`wakeup`; ``0`` does not block.  Every
+        watch handle whose fd became ready, and every completion callback that is due, is
+        passed to *enqueue*, in the order the kernel reported them.  A :meth:`wakeup` made
+        before ``poll`` was entered must make it return without blocking.  ``EINTR``
+        returns early (the scheduler recomputes its timers).  Never runs callbacks
+        itself.
+        """
+        ...
+
+    def wakeup(self) -> None:
+        """Make the current or the next :meth:`poll` return promptly.
+
+        Callable from any thread.  Calls between two polls coalesce into one wakeup, so
+        it is cheap to call repeatedly; the scheduler still calls it only while the loop
+        may be sleeping.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the kernel resources.  Idempotent.
+
+        Watches are dropped, operations still in flight are cancelled and their
+        completions drained before any memory they use is released.  After ``close`` the
+        backend is never polled again.
+        """
+        ...
+
+    # -- readiness watches: add_reader/add_writer ---------------------------------------
+
+    def add_reader(self, fd: int, handle: asyncio.Handle) -> None:
+        """Enqueue *handle* every time *fd* is readable (level-triggered) until removed.
+
+        A watch already on *fd* is replaced, and its handle cancelled.  The backend never
+        changes the fd's blocking mode.
+        """
+        ...
+
+    def remove_reader(self, fd: int) -> bool:
+        """Stop watching *fd* for reading and cancel its handle; ``False`` if it had none.
+
+        Must tolerate an fd that was closed while watched.
+        """
+        ...
+
+    def add_writer(self, fd: int, handle: asyncio.Handle) -> None:
+        """As :meth:`add_reader`, for writability."""
+        ...
+
+    def remove_writer(self, fd: int) -> bool:
+        """As :meth:`remove_reader`, for writability."""
+        ...
+
+    # -- socket operations: loop.sock_* --------------------------------------------------
+    #
+    # The loop validates arguments (non-blocking socket, TLS sockets refused, sendfile
+    # parameters) and resolves names before calling these, so a backend receives only
+    # well-formed requests.  Each is a coroutine: cancelling the awaiting task cancels the
+    # operation, and no data is lost or duplicated by a cancellation (an operation that
+    # already completed in the kernel reports its result, contract point 5).
+
+    async def sock_recv(self, sock: socket.socket, nbytes: int) -> bytes:
+        """Receive up to *nbytes*; ``b""`` at end of stream."""
+        ...
+
+    async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
+        """Receive into the writable buffer *buf*; return the number of bytes."""
+        ...
+
+    async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Address]:
+        """Receive one datagram of at most *bufsize* bytes and its sender."""
+        ...
+
+    async def sock_recvfrom_into(
+        self, sock: socket.socket, buf: Any, nbytes: int
+    ) -> tuple[int, Address]:
+        """Receive one datagram into *buf* (at most *nbytes*, 0 meaning ``len(buf)``)."""
+        ...
+
+    async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
+        """Send every byte of *data*.
+
+        If cancelled part-way, the bytes already sent stay sent; the caller cannot learn
+        how many, as with CPython's loop.
+        """
+        ...
+
+    async def sock_sendto(self, sock: socket.socket, data: Any, address: Address) -> int:
+        """Send one datagram to *address* (already resolved); return the bytes sent."""
+        ...
+
+    async def sock_connect(self, sock: socket.socket, address: Address) -> None:
+        """Connect *sock* to *address*, which the loop has already resolved."""
+        ...
+
+    async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Address]:
+        """Accept one connection; the new socket is non-blocking."""
+        ...
+
+    async def sock_sendfile_native(
+        self, sock: socket.socket, file: Any, offset: int, count: int | None
+    ) -> int:
+        """Send *count* bytes (``None``: to end of file) of *file* from *offset*, zero-copy.
+
+        Raise :class:`asyncio.SendfileNotAvailableError` before sending anything when
+        the kernel path cannot be used (the loop then falls back to reads and writes when
+        the caller allowed it).  On return or error the file position is left just after
+        the last byte sent, as ``loop.sock_sendfile`` documents.
+        """
+        ...
+
+
+# -- byte streams, listeners and datagrams: what layerloop-transports is written on ------
+
+
+class StreamOwner(Protocol):
+    """The side of a :class:`Stream` that consumes its reads: a transport.
+
+    Implemented once, by ``layerloop-transports``, and used by every backend.
+    """
+
+    def get_read_buffer(self, size_hint: int) -> memoryview:
+        """Lend the buffer the next read lands in (a reused ``bytearray`` for
+        ``Protocol``, the protocol's own buffer for ``BufferedProtocol``)."""
+        ...
+
+    def read_done(self, nbytes: int) -> None:
+        """*nbytes* landed at the start of the last lent buffer; ``0`` is end of stream."""
+        ...
+
+    def read_failed(self, exc: BaseException) -> None:
+        """The read failed (connection reset, ...).  Reading has stopped."""
+        ...
+
+
+class Stream(Protocol):
+    """A connected byte stream (TCP, Unix, pipe, pty) driven by the backend."""
+
+    def start_reading(self) -> None:
+        """Read continuously into the owner's buffers until :meth:`stop_reading`.
+
+        A readiness backend watches the fd and calls ``recv_into``; a completion backend
+        keeps one receive in flight.
+        """
+        ...
+
+    def stop_reading(self) -> None:
+        """Stop reading.  A completion backend lets a receive already in flight finish
+        and still reports it: the owner buffers data that arrives after a pause."""
+        ...
+
+    def try_write(self, data: memoryview) -> int:
+        """Write what the kernel accepts right now without blocking; return the count.
+
+        Raises ``OSError`` for a broken connection.  Only valid when no
+        :meth:`write` is outstanding.
+        """
+        ...
+
+    def write(self, data: memoryview, done: Callable[[int, BaseException | None], None]) -> None:
+        """Start writing *data*; ``done(nbytes, error)`` reports how much was written.
+
+        At most one write is outstanding per stream.  A short count is normal; the owner
+        submits the rest.
+        """
+        ...
+
+    def sendfile(
+        self,
+        fd: int,
+        offset: int,
+        count: int,
+        done: Callable[[int, BaseException | None], None],
+    ) -> None:
+        """Send *count* bytes of the regular file *fd* from *offset*, zero-copy where the
+        kernel allows; reports like :meth:`write`."""
+        ...
+
+    def shutdown_write(self, done: Callable[[BaseException | None], None]) -> None:
+        """Half-close the stream once the outstanding write (if any) has finished."""
+        ...
+
+    def close(self, done: Callable[[], None]) -> None:
+        """Cancel outstanding operations, wait for their completions, close the fd, then
+        call *done*.  After ``close`` no owner callback runs except *done*."""
+        ...
+
+
+class Listener(Protocol):
+    """A listening socket that accepts connections until closed."""
+
+    def pause(self) -> None:
+        """Stop accepting (used to back off on ``EMFILE``/``ENFILE``)."""
+        ...
+
+    def resume(self) -> None:
+        """Accept again."""
+        ...
+
+    def close(self, done: Callable[[], None]) -> None:
+        """Stop accepting, drain in-flight accepts, close the socket, call *done*."""
+        ...
+
+
+class DatagramOwner(Protocol):
+    """The side of a :class:`DatagramEndpoint` that consumes datagrams."""
+
+    def datagram_received(self, data: bytes, address: Address) -> None:
+        """One datagram arrived."""
+        ...
+
+    def receive_failed(self, exc: OSError) -> None:
+        """A receive reported an error (for example ``ECONNREFUSED`` from ICMP)."""
+        ...
+
+
+class DatagramEndpoint(Protocol):
+    """A datagram socket driven by the backend."""
+
+    def start_receiving(self) -> None:
+        """Deliver datagrams to the owner until :meth:`stop_receiving`."""
+        ...
+
+    def stop_receiving(self) -> None:
+        """Stop delivering datagrams."""
+        ...
+
+    def try_send(self, data: memoryview, address: Address | None) -> bool:
+        """Send one datagram now if the kernel takes it; ``False`` means "would block"."""
+        ...
+
+    def send(
+        self, data: memoryview, address: Address | None, done: Callable[[BaseException | None], None]
+    ) -> None:
+        """Send one datagram when the socket can take it; at most one outstanding."""
+        ...
+
+    def close(self, done: Callable[[], None]) -> None:
+        """Cancel, drain, close the socket, then call *done*."""
+        ...
+
+
+@runtime_checkable
+class StreamBackend(IOBackend, Protocol):
+    """An :class:`IOBackend` that can also drive streams, listeners and datagrams.
+
+    This is what ``layerloop-transports`` requires: it is written once against this
+    interface and never against a particular backend.
+    """
+
+    def open_stream(self, sock: socket.socket, owner: StreamOwner) -> Stream:
+        """Take over the connected, non-blocking *sock* (or pipe wrapper) for streaming."""
+        ...
+
+    def listen(
+        self,
+        sock: socket.socket,
+        on_accept: Callable[[socket.socket | None, Address, OSError | None], None],
+    ) -> Listener:
+        """Accept connections on the listening *sock*, calling *on_accept* for each new
+        non-blocking socket, or with the ``OSError`` an accept failed with."""
+        ...
+
+    def connect(
+        self, sock: socket.socket, address: Address, done: Callable[[OSError | None], None]
+    ) -> None:
+        """Connect *sock* to the resolved *address*; *done* reports the outcome."""
+        ...
+
+    def open_datagram(self, sock: socket.socket, owner: DatagramOwner) -> DatagramEndpoint:
+        """Take over the bound, non-blocking datagram *sock*."""
+        ...
+
+
+@runtime_checkable
+class Resolver(Protocol):
+    """Name resolution for ``loop.getaddrinfo``/``loop.getnameinfo`` and every API that
+    takes a host name (``sock_connect``, ``create_connection``, ...).
+
+    Results and errors must be those of :func:`socket.getaddrinfo` and
+    :func:`socket.getnameinfo` for the same arguments: the same tuples in the same order,
+    ``socket.gaierror`` with the same ``errno``.  Cancelling the awaiting task cancels the
+    query where the resolver can.
+    """
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind the resolver to its loop (for ``run_in_executor``, futures, ...)."""
+        ...
+
+    async def getaddrinfo(
+        self,
+        host: bytes | str | None,
+        port: bytes | str | int | None,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[AddrInfo]:
+        """As :func:`socket.getaddrinfo`."""
+        ...
+
+    async def getnameinfo(
+        self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int = 0
+    ) -> tuple[str, str]:
+        """As :func:`socket.getnameinfo`."""
+        ...
+
+    def close(self) -> None:
+        """Release the resolver's resources.  Idempotent."""
+        ...
