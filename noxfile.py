@@ -1,0 +1,285 @@
+"""The one entry point: every check of the repository is a nox session.
+
+The packages are discovered from ``packages/*/pyproject.toml`` (``tools/packages.py``), so
+a new layer is tested, typechecked, documented and wheel-tested without touching this file.
+
+Sessions (``nox -l`` lists them; ``nox`` runs all but ``bench``):
+
+``layers``       the layer contract and pin checks (tools/check_*.py) and their own tests
+``lint``         ruff check over the whole tree
+``typecheck``    mypy --strict over every package (-p), for linux, darwin and win32
+``tests-3.X``    each package's tests/ against editable installs of all packages
+``integration-3.X``  tests-integration/ against the assembled loop
+``wheels``       tox -c tools/tox.ini: each package's wheel alone with its declared deps
+``docs``         the Sphinx site, warnings are errors
+``demo``         python -m layerloop demo
+``bench``        python -m layerloop bench, with uvloop installed (not in the default run)
+
+Python 3.11, 3.12 and 3.13 are looked for under ``$(pyenv root)/versions`` and on PATH; a
+missing one is skipped with a message, never a failure.  Development tool versions come
+from ``tools/constraints.txt``.  pytest runs write JUnit reports to ``.nox/_reports/``
+(``tools/dev.py test`` totals them).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+import nox.command
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from tools import packages as repo  # noqa: E402
+from tools.interpreters import find_interpreter, pyenv_roots  # noqa: E402
+from tools.wheelhouse import PYTEST_ARGS, has_test_files  # noqa: E402
+
+nox.needs_version = ">=2025.2.9"
+
+CONSTRAINTS = ROOT / "tools" / "constraints.txt"
+REPORTS = ROOT / ".nox" / "_reports"
+SHIMS = ROOT / ".nox" / "_pythons"
+INTEGRATION = ROOT / "tests-integration"
+SUPPORTED = ("3.11", "3.12", "3.13")
+
+#: mypy runs: every platform at the oldest Python, and linux at the newer ones (their
+#: version-gated branches).
+MYPY_MATRIX = (
+    ("linux", "3.11"),
+    ("darwin", "3.11"),
+    ("win32", "3.11"),
+    ("linux", "3.12"),
+    ("linux", "3.13"),
+)
+
+
+# -- interpreters -------------------------------------------------------------------------
+
+
+def _prepare_interpreters() -> list[str]:
+    """Find each supported Python and put it first on PATH as ``python3.X``.
+
+    nox (and uv) then resolve ``"3.12"`` to exactly the interpreter found here, and never
+    to a pyenv shim that exits with "command not found".  Returns the versions found.
+    """
+    roots = pyenv_roots()
+    SHIMS.mkdir(parents=True, exist_ok=True)
+    found: list[str] = []
+    for version in SUPPORTED:
+        link = SHIMS / f"python{version}"
+        exe = find_interpreter(version, roots)
+        current = os.readlink(link) if link.is_symlink() else None
+        if (link.is_symlink() or link.exists()) and (exe is None or current != str(exe)):
+            link.unlink()
+        if exe is None:
+            where = ", ".join(str(r / "versions") for r in roots) or "no pyenv root"
+            print(
+                f"noxfile: Python {version} not found ({where}; PATH): "
+                f"tests-{version} and integration-{version} will be SKIPPED",
+                file=sys.stderr,
+            )
+            continue
+        if not link.is_symlink():
+            link.symlink_to(exe)
+        found.append(version)
+    os.environ["PATH"] = f"{SHIMS}{os.pathsep}{os.environ.get('PATH', '')}"
+    return found
+
+
+AVAILABLE = _prepare_interpreters()
+#: Sessions that need one interpreter use the oldest supported Python that is installed.
+TOOLS_PYTHON = AVAILABLE[0] if AVAILABLE else SUPPORTED[0]
+
+os.environ["UV_PYTHON_DOWNLOADS"] = "never"  # never fetch an interpreter from the network
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = False  # a missing Python is skipped, not failed
+nox.options.download_python = "never"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = [
+    "layers",
+    "lint",
+    "typecheck",
+    "tests",
+    "integration",
+    "wheels",
+    "docs",
+    "demo",
+]
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _packages() -> list[repo.Package]:
+    return repo.discover(ROOT)
+
+
+def _install(session: nox.Session, pkgs: list[repo.Package], *extra: str) -> None:
+    """Editable installs of ``pkgs`` (one resolver run, so layerloop requirements are
+    satisfied by these checkouts, never by an index) plus ``extra`` requirements."""
+    editables = [arg for p in pkgs for arg in ("-e", str(p.path))]
+    session.install(*editables, *extra, "-c", str(CONSTRAINTS))
+
+
+def _test_requirements(pkgs: list[repo.Package]) -> list[str]:
+    reqs = ["pytest", "pytest-timeout"]
+    for pkg in pkgs:
+        reqs.extend(r for r in pkg.third_party_test_requirements if r not in reqs)
+    return reqs
+
+
+def _report(session: nox.Session, label: str) -> str:
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    path = REPORTS / f"{session.name}--{label}.xml"
+    path.unlink(missing_ok=True)
+    return f"--junitxml={path}"
+
+
+def _pytest(session: nox.Session, directory: Path, label: str) -> bool:
+    """pytest over ``directory``; True on success.  An empty test directory passes with a
+    message (exit 5 is accepted only then); a failure is reported and the caller goes on."""
+    rel = directory.relative_to(ROOT)
+    if not has_test_files(directory):
+        session.warn(f"{rel}: no test files yet, nothing to run")
+        return True
+    try:
+        session.run("pytest", str(rel), *PYTEST_ARGS, _report(session, label), *session.posargs)
+    except nox.command.CommandFailed:
+        return False
+    return True
+
+
+# -- sessions -----------------------------------------------------------------------------
+
+
+@nox.session(python=TOOLS_PYTHON)
+def layers(session: nox.Session) -> None:
+    """The layer contract (imports) and the pins, then the tests of those checks."""
+    session.install("packaging", "pytest", "pytest-timeout", "-c", str(CONSTRAINTS))
+    failed = []
+    for check in ("tools.check_layers", "tools.check_pins"):
+        try:
+            session.run("python", "-m", check)
+        except nox.command.CommandFailed:
+            failed.append(check)
+    if not _pytest(session, ROOT / "tools" / "tests", "tools"):
+        failed.append("tools/tests")
+    if failed:
+        session.error(f"failed: {', '.join(failed)}")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check over the repository (settings in the root pyproject.toml)."""
+    session.install("ruff", "-c", str(CONSTRAINTS))
+    session.run("ruff", "check", ".", *session.posargs)
+
+
+@nox.session(python=TOOLS_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package, as linux, darwin and win32; then tools/."""
+    pkgs = _packages()
+    _install(session, pkgs, "mypy", "uvloop", *_test_requirements(pkgs))
+    python = str(Path(session.bin) / "python")
+    env = {"MYPYPATH": os.pathsep.join(str(p.path / "src") for p in pkgs)}
+    modules = [arg for p in pkgs for arg in ("-p", p.import_name)]
+    failed = []
+    for platform, version in MYPY_MATRIX:
+        try:
+            session.run(
+                "mypy",
+                "--platform",
+                platform,
+                "--python-version",
+                version,
+                "--python-executable",
+                python,
+                "--cache-dir",
+                str(ROOT / ".mypy_cache" / f"nox-{platform}-{version}"),
+                *modules,
+                env=env,
+            )
+        except nox.command.CommandFailed:
+            failed.append(f"{platform}/{version}")
+    extra = ["-p", "tools"]
+    type_tests = INTEGRATION / "type_tests"
+    if type_tests.is_dir():
+        extra.append(str(type_tests.relative_to(ROOT)))
+    try:
+        session.run("mypy", "--python-executable", python, *extra, env=env)
+    except nox.command.CommandFailed:
+        failed.append("tools and type tests")
+    if failed:
+        session.error(f"mypy failed for: {', '.join(failed)}")
+
+
+@nox.session(python=list(SUPPORTED))
+def tests(session: nox.Session) -> None:
+    """Each package's tests/, against editable installs of every package."""
+    pkgs = _packages()
+    _install(session, pkgs, *_test_requirements(pkgs))
+    failed = [p.name for p in pkgs if not _pytest(session, p.tests_dir, p.dirname)]
+    if failed:
+        session.error(f"tests failed in: {', '.join(failed)}")
+
+
+@nox.session(python=list(SUPPORTED))
+def integration(session: nox.Session) -> None:
+    """tests-integration/: the assembled loop, conformance suites, CPython's tests."""
+    pkgs = _packages()
+    _install(session, pkgs, *_test_requirements(pkgs))
+    if not _pytest(session, INTEGRATION, "integration"):
+        session.error("integration tests failed")
+
+
+@nox.session(python=TOOLS_PYTHON)
+def wheels(session: nox.Session) -> None:
+    """tox -c tools/tox.ini: every package as a built wheel with only its declared deps."""
+    session.install("tox", "-c", str(CONSTRAINTS))
+    envs = ",".join(p.dirname for p in _packages())
+    session.run("tox", "-c", str(ROOT / "tools" / "tox.ini"), "-e", envs, *session.posargs)
+
+
+@nox.session(python=TOOLS_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The Sphinx site; every warning is an error."""
+    pkgs = _packages()
+    _install(session, pkgs, "sphinx")
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-E",
+        "-q",
+        "-b",
+        "html",
+        "docs",
+        str(Path("docs") / "_build" / "html"),
+        *session.posargs,
+    )
+    session.log(f"docs: {ROOT / 'docs' / '_build' / 'html' / 'index.html'}")
+
+
+def _meta_closure(session: nox.Session) -> list[repo.Package]:
+    pkgs = _packages()
+    contract = repo.load_contract(ROOT)
+    if not any(p.key == contract.meta for p in pkgs):
+        session.error(f"the meta-package {contract.meta!r} is not under packages/ yet")
+    return repo.closure([contract.meta], pkgs)
+
+
+@nox.session(python=TOOLS_PYTHON)
+def demo(session: nox.Session) -> None:
+    """python -m layerloop demo: a real program on layerloop, printing what it does."""
+    _install(session, _meta_closure(session))
+    session.run("python", "-m", "layerloop", "demo", *session.posargs)
+
+
+@nox.session(python=TOOLS_PYTHON)
+def bench(session: nox.Session) -> None:
+    """python -m layerloop bench: layerloop (each backend) vs asyncio vs uvloop."""
+    _install(session, _meta_closure(session), "uvloop")
+    session.run("python", "-m", "layerloop", "bench", *session.posargs)
