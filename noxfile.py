@@ -247,7 +247,7 @@ def wheels(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The Sphinx site; every warning is an error."""
     pkgs = _packages()
-    _install(session, pkgs, "sphinx")
+    _install(session, pkgs, "sphinx", *_test_requirements(pkgs))
     session.run(
         "sphinx-build",
         "-W",

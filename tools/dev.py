@@ -97,7 +97,7 @@ def ensure_tools() -> Path:
             "-m",
             "pip",
             "install",
-            "--quiet",
+            "-qq",  # -qq: errors only (no warnings about pip.conf's local indexes)
             "--disable-pip-version-check",
             *_pinned("nox", "uv"),
         ],

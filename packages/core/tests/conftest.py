@@ -18,9 +18,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from core_fakes import FakeBackend  # noqa: E402
-
-from layerloop_core import EventLoop  # noqa: E402
+from core_fakes import FakeBackend
+from layerloop_core import EventLoop
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 

@@ -80,10 +80,8 @@ class FakeBackend:
     def wakeup(self) -> None:
         with self.wakeup_lock:
             self.wakeups += 1
-        try:
+        with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass
 
     def close(self) -> None:
         if self.closed:

@@ -74,7 +74,11 @@ def test_handle_repr_mentions_callback(loop: asyncio.AbstractEventLoop) -> None:
 def test_handle_cancelled_in_same_batch(loop: asyncio.AbstractEventLoop) -> None:
     calls: list[str] = []
     second: list[asyncio.Handle] = []
-    loop.call_soon(lambda: second[0].cancel())
+
+    def cancel_second() -> None:
+        second[0].cancel()
+
+    loop.call_soon(cancel_second)
     second.append(loop.call_soon(calls.append, "second"))
     loop.call_soon(calls.append, "third")
     run_briefly(loop)
@@ -160,9 +164,9 @@ def test_timer_cancel(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_none_delay_and_when(loop: asyncio.AbstractEventLoop) -> None:
-    with pytest.raises(TypeError, match="^delay must not be None$"):
+    with pytest.raises(TypeError, match=r"^delay must not be None$"):
         loop.call_later(None, print)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="^when cannot be None$"):
+    with pytest.raises(TypeError, match=r"^when cannot be None$"):
         loop.call_at(None, print)  # type: ignore[arg-type]
 
 
@@ -245,7 +249,11 @@ def test_cancel_after_timer_ran_not_counted(ours: EventLoop) -> None:
 def test_timer_cancelled_while_due_in_ready_queue(ours: EventLoop) -> None:
     calls: list[int] = []
     t2: list[asyncio.TimerHandle] = []
-    ours.call_at(0, lambda: t2[0].cancel())
+
+    def cancel_t2() -> None:
+        t2[0].cancel()
+
+    ours.call_at(0, cancel_t2)
     t2.append(ours.call_at(0, calls.append, 2))
     run_briefly(ours, 0.001)
     assert calls == []
@@ -261,9 +269,7 @@ def test_timer_accuracy(loop: asyncio.AbstractEventLoop) -> None:
 
 
 @pytest.mark.parametrize("debug", [False, True])
-def test_callback_with_partial_repr_in_error(
-    loop: asyncio.AbstractEventLoop, debug: bool
-) -> None:
+def test_callback_with_partial_repr_in_error(loop: asyncio.AbstractEventLoop, debug: bool) -> None:
     loop.set_debug(debug)
     contexts: list[dict[str, object]] = []
     loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))

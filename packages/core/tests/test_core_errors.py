@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+import layerloop_core
+from core_fakes import FakeBackend
 from layerloop_core import EventLoop
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
@@ -40,7 +42,7 @@ def test_get_set_exception_handler(loop: asyncio.AbstractEventLoop) -> None:
     assert loop.get_exception_handler() is handler
     loop.set_exception_handler(None)
     assert loop.get_exception_handler() is None
-    with pytest.raises(TypeError, match="^A callable object or None is expected, got 1$"):
+    with pytest.raises(TypeError, match=r"^A callable object or None is expected, got 1$"):
         loop.set_exception_handler(1)  # type: ignore[arg-type]
 
 
@@ -144,13 +146,9 @@ def test_error_in_custom_handler_is_logged(
 
 
 def test_error_in_default_handler_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    from conftest import new_layerloop
-
     class Broken(EventLoop):
         def default_exception_handler(self, context: dict[str, Any]) -> None:
             raise RuntimeError("default broke")
-
-    from core_fakes import FakeBackend
 
     loop = Broken(FakeBackend())
     caplog.set_level(logging.ERROR, logger="asyncio")
@@ -160,7 +158,6 @@ def test_error_in_default_handler_is_logged(caplog: pytest.LogCaptureFixture) ->
         loop.close()
     (record,) = [r for r in caplog.records if r.name == "asyncio"]
     assert record.getMessage() == "Exception in default exception handler"
-    del new_layerloop
 
 
 def test_custom_handler_runs_in_handle_context(loop: asyncio.AbstractEventLoop) -> None:
@@ -218,17 +215,15 @@ def test_get_set_debug(loop: asyncio.AbstractEventLoop) -> None:
 def test_debug_from_environment(args: list[str], env: dict[str, str], expected: str) -> None:
     here = os.path.dirname(__file__)
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {here!r})\n"
         "from core_fakes import FakeBackend\n"
         "from layerloop_core import EventLoop\n"
         "loop = EventLoop(FakeBackend()); print(loop.get_debug()); loop.close()\n"
-    ) % here
+    )
     clean = {k: v for k, v in os.environ.items() if k != "PYTHONASYNCIODEBUG"}
     clean.update(env)
     if "-E" in args:
         # -E ignores PYTHONPATH too: hand the package path over explicitly
-        import layerloop_core
-
         src = os.path.dirname(os.path.dirname(layerloop_core.__file__))
         code = f"import sys; sys.path.insert(0, {src!r})\n" + code
     out = subprocess.run(
@@ -411,7 +406,9 @@ def test_cancelled_handle_keeps_repr_in_debug(loop: asyncio.AbstractEventLoop) -
     assert "target()" in repr(t)
 
 
-def test_close_logs_in_debug(loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture) -> None:
+def test_close_logs_in_debug(
+    loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
     loop.set_debug(True)
     caplog.set_level(logging.DEBUG, logger="asyncio")
     loop.close()

@@ -54,20 +54,20 @@ def test_set_default_executor_requires_thread_pool(loop: asyncio.AbstractEventLo
     class Other(concurrent.futures.Executor):
         pass
 
-    with pytest.raises(TypeError, match="^executor must be ThreadPoolExecutor instance$"):
+    with pytest.raises(TypeError, match=r"^executor must be ThreadPoolExecutor instance$"):
         loop.set_default_executor(Other())
 
 
 def test_shutdown_default_executor(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(loop.run_in_executor(None, lambda: None))
     loop.run_until_complete(loop.shutdown_default_executor())
-    with pytest.raises(RuntimeError, match="^Executor shutdown has been called$"):
+    with pytest.raises(RuntimeError, match=r"^Executor shutdown has been called$"):
         loop.run_in_executor(None, lambda: None)
 
 
 def test_shutdown_default_executor_without_executor(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(loop.shutdown_default_executor())
-    with pytest.raises(RuntimeError, match="^Executor shutdown has been called$"):
+    with pytest.raises(RuntimeError, match=r"^Executor shutdown has been called$"):
         loop.run_in_executor(None, lambda: None)
 
 
@@ -81,7 +81,9 @@ def test_shutdown_default_executor_timeout(loop: asyncio.AbstractEventLoop) -> N
     loop.run_in_executor(None, release.wait, 10)
 
     async def main() -> None:
-        with pytest.warns(RuntimeWarning, match="did not finishing joining its threads within 0.05"):
+        with pytest.warns(
+            RuntimeWarning, match=r"did not finishing joining its threads within 0\.05"
+        ):
             await loop.shutdown_default_executor(timeout=0.05)  # type: ignore[call-arg]
 
     try:
@@ -182,7 +184,9 @@ def test_shutdown_asyncgens_reports_errors(loop: asyncio.AbstractEventLoop) -> N
     ctx = contexts[0]
     assert isinstance(ctx["exception"], ZeroDivisionError)
     assert ctx["asyncgen"] is agens[0]
-    assert str(ctx["message"]).startswith("an error occurred during closing of asynchronous generator")
+    assert str(ctx["message"]).startswith(
+        "an error occurred during closing of asynchronous generator"
+    )
 
 
 def test_asyncgen_after_shutdown_warns(loop: asyncio.AbstractEventLoop) -> None:
@@ -192,7 +196,7 @@ def test_asyncgen_after_shutdown_warns(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
         await loop.shutdown_asyncgens()
         g = gen()
-        with pytest.warns(ResourceWarning, match="was scheduled after loop.shutdown_asyncgens"):
+        with pytest.warns(ResourceWarning, match=r"was scheduled after loop.shutdown_asyncgens"):
             await g.__anext__()
         await g.aclose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import ssl
@@ -12,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from core_fakes import FakeBackend
 
+from core_fakes import FakeBackend
 from layerloop_core import EventLoop, ExecutorResolver, fileobj_to_fd
 
 
@@ -31,9 +32,9 @@ def test_fileobj_to_fd() -> None:
     assert fileobj_to_fd(5) == 5
     with socket.socket() as s:
         assert fileobj_to_fd(s) == s.fileno()
-    with pytest.raises(ValueError, match="^Invalid file object: 'x'$"):
+    with pytest.raises(ValueError, match=r"^Invalid file object: 'x'$"):
         fileobj_to_fd("x")
-    with pytest.raises(ValueError, match="^Invalid file descriptor: -1$"):
+    with pytest.raises(ValueError, match=r"^Invalid file descriptor: -1$"):
         fileobj_to_fd(-1)
 
 
@@ -79,10 +80,12 @@ def test_add_writer_fires(
     assert loop.remove_writer(a.fileno()) is False
 
 
-def test_add_reader_delegates_handle(ours: EventLoop, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_add_reader_delegates_handle(
+    ours: EventLoop, pair: tuple[socket.socket, socket.socket]
+) -> None:
     backend = ours.backend
     assert isinstance(backend, FakeBackend)
-    a, b = pair
+    b = pair[1]
     ours.add_reader(b, print, "x")
     handle = backend.readers[b.fileno()]
     assert isinstance(handle, asyncio.Handle)
@@ -93,7 +96,9 @@ def test_add_reader_delegates_handle(ours: EventLoop, pair: tuple[socket.socket,
     assert ours.remove_reader(b) is False
 
 
-def test_sock_roundtrip(loop: asyncio.AbstractEventLoop, pair: tuple[socket.socket, socket.socket]) -> None:
+def test_sock_roundtrip(
+    loop: asyncio.AbstractEventLoop, pair: tuple[socket.socket, socket.socket]
+) -> None:
     a, b = pair
 
     async def main() -> tuple[bytes, int, bytes]:
@@ -108,9 +113,10 @@ def test_sock_roundtrip(loop: asyncio.AbstractEventLoop, pair: tuple[socket.sock
 
 
 def test_sock_datagram(loop: asyncio.AbstractEventLoop) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(
-        socket.AF_INET, socket.SOCK_DGRAM
-    ) as tx:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx,
+    ):
         rx.bind(("127.0.0.1", 0))
         rx.setblocking(False)
         tx.setblocking(False)
@@ -237,7 +243,7 @@ def test_ssl_socket_rejected(loop: asyncio.AbstractEventLoop) -> None:
                 loop.sock_accept(sslsock),
                 loop.sock_sendfile(sslsock, open(os.devnull, "rb")),  # noqa: SIM115
             ):
-                with pytest.raises(TypeError, match="^Socket cannot be of type SSLSocket$"):
+                with pytest.raises(TypeError, match=r"^Socket cannot be of type SSLSocket$"):
                     loop.run_until_complete(coro)
 
 
@@ -252,7 +258,7 @@ def test_blocking_socket_rejected_in_debug(loop: asyncio.AbstractEventLoop) -> N
             loop.sock_accept(a),
             loop.sock_connect(a, "x"),
         ):
-            with pytest.raises(ValueError, match="^the socket must be non-blocking$"):
+            with pytest.raises(ValueError, match=r"^the socket must be non-blocking$"):
                 loop.run_until_complete(coro)
 
 
@@ -387,8 +393,6 @@ def test_getnameinfo(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_getaddrinfo_debug_logging(ours: EventLoop, caplog: pytest.LogCaptureFixture) -> None:
-    import logging
-
     ours.set_debug(True)
     caplog.set_level(logging.DEBUG, logger="asyncio")
     ours.run_until_complete(ours.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM))

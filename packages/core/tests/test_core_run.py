@@ -6,12 +6,13 @@ import asyncio
 import concurrent.futures
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
+
 from conftest import LoopFactory, new_layerloop
 from core_fakes import FakeBackend
-
 from layerloop_core import EventLoop
 
 
@@ -63,7 +64,7 @@ def test_run_until_complete_stopped_early(loop: asyncio.AbstractEventLoop) -> No
         await asyncio.sleep(10)
 
     coro = main()
-    with pytest.raises(RuntimeError, match="^Event loop stopped before Future completed.$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop stopped before Future completed.$"):
         loop.run_until_complete(coro)
     # finish the task so nothing is left pending
     for task in asyncio.all_tasks(loop):
@@ -182,7 +183,7 @@ def test_run_until_complete_nested(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
         coro = inner()
         try:
-            with pytest.raises(RuntimeError, match="^This event loop is already running$"):
+            with pytest.raises(RuntimeError, match=r"^This event loop is already running$"):
                 loop.run_until_complete(coro)
         finally:
             coro.close()
@@ -196,7 +197,7 @@ def test_other_loop_running_in_thread(loop_factory: LoopFactory) -> None:
 
     async def main() -> None:
         with pytest.raises(
-            RuntimeError, match="^Cannot run the event loop while another loop is running$"
+            RuntimeError, match=r"^Cannot run the event loop while another loop is running$"
         ):
             other.run_forever()
 
@@ -219,7 +220,7 @@ def test_close_is_idempotent(loop: asyncio.AbstractEventLoop) -> None:
 
 def test_close_while_running(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
-        with pytest.raises(RuntimeError, match="^Cannot close a running event loop$"):
+        with pytest.raises(RuntimeError, match=r"^Cannot close a running event loop$"):
             loop.close()
 
     loop.run_until_complete(main())
@@ -228,25 +229,25 @@ def test_close_while_running(loop: asyncio.AbstractEventLoop) -> None:
 
 def test_closed_loop_refuses_work(loop: asyncio.AbstractEventLoop) -> None:
     loop.close()
-    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.call_soon(print)
-    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.call_soon_threadsafe(print)
-    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.call_later(1, print)
-    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.call_at(1, print)
-    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.run_forever()
     coro = asyncio.sleep(0)
-    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.run_until_complete(coro)
     coro.close()
     coro2 = asyncio.sleep(0)
-    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.create_task(coro2)
     coro2.close()
-    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.run_in_executor(None, print)
 
 
@@ -277,18 +278,18 @@ def test_close_shuts_executor_down_without_waiting(loop: asyncio.AbstractEventLo
 def test_close_executor_shutdown_wait_false() -> None:
     loop = new_layerloop()
 
-    class Recording(concurrent.futures.ThreadPoolExecutor):
-        waits: list[bool] = []
+    waits: list[bool] = []
 
+    class Recording(concurrent.futures.ThreadPoolExecutor):
         def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-            self.waits.append(wait)
+            waits.append(wait)
             super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
     executor = Recording()
     loop.set_default_executor(executor)
     loop.close()
-    assert Recording.waits == [False]
-    with pytest.raises(RuntimeError, match="Executor shutdown has been called|closed"):
+    assert waits == [False]
+    with pytest.raises(RuntimeError, match=r"Executor shutdown has been called|closed"):
         loop.run_in_executor(None, print)
 
 
@@ -348,8 +349,6 @@ def test_repr_like_asyncio(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_time_is_monotonic(loop: asyncio.AbstractEventLoop) -> None:
-    import time
-
     before = time.monotonic()
     t = loop.time()
     after = time.monotonic()

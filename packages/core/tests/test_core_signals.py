@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from core_fakes import FakeBackend
 from layerloop_core import EventLoop
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -107,13 +108,13 @@ def test_wakeup_fd_set_while_handlers_exist(loop: asyncio.AbstractEventLoop) -> 
 
 
 def test_errors(loop: asyncio.AbstractEventLoop) -> None:
-    with pytest.raises(TypeError, match="^sig must be an int, not 'x'$"):
+    with pytest.raises(TypeError, match=r"^sig must be an int, not 'x'$"):
         loop.add_signal_handler("x", print)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="^sig must be an int, not 'x'$"):
+    with pytest.raises(TypeError, match=r"^sig must be an int, not 'x'$"):
         loop.remove_signal_handler("x")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="^invalid signal number 0$"):
+    with pytest.raises(ValueError, match=r"^invalid signal number 0$"):
         loop.add_signal_handler(0, print)
-    with pytest.raises(ValueError, match="^invalid signal number 1000$"):
+    with pytest.raises(ValueError, match=r"^invalid signal number 1000$"):
         loop.remove_signal_handler(1000)
     with pytest.raises(RuntimeError, match=f"^sig {signal.SIGKILL} cannot be caught$"):
         loop.add_signal_handler(signal.SIGKILL, print)
@@ -127,7 +128,7 @@ def test_errors(loop: asyncio.AbstractEventLoop) -> None:
 
 def test_closed_loop(loop: asyncio.AbstractEventLoop) -> None:
     loop.close()
-    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+    with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
         loop.add_signal_handler(signal.SIGUSR1, print)
 
 
@@ -169,8 +170,6 @@ def test_cancelled_handler_handle_is_removed(ours: EventLoop) -> None:
 
 
 def test_signal_socket_watched_through_backend(ours: EventLoop) -> None:
-    from core_fakes import FakeBackend
-
     backend = ours.backend
     assert isinstance(backend, FakeBackend)
     before = set(backend.readers)

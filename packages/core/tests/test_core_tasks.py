@@ -70,7 +70,7 @@ def test_task_factory_get_set(loop: asyncio.AbstractEventLoop) -> None:
     assert made == [{}]
     loop.set_task_factory(None)
     assert loop.get_task_factory() is None
-    with pytest.raises(TypeError, match="^task factory must be a callable or None$"):
+    with pytest.raises(TypeError, match=r"^task factory must be a callable or None$"):
         loop.set_task_factory(1)  # type: ignore[arg-type]
 
 

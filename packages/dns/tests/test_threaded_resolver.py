@@ -181,7 +181,7 @@ def compare_getaddrinfo(
 
     async def ours() -> list[tuple[str, Any]]:
         # One task for the whole table: the loop's own overhead stays out of the way.
-        answers = []
+        answers: list[tuple[str, Any]] = []
         for port, family, type_, proto, flags in combos:
             try:
                 answer = await h.resolver.getaddrinfo(
@@ -193,12 +193,15 @@ def compare_getaddrinfo(
                 answers.append(("ok", answer))
         return answers
 
-    got = h.run(ours())
+    # Twice: the second pass answers the literals from the resolver's memo.
+    first, second = h.run(ours()), h.run(ours())
     mismatches = []
-    for combo, answer in zip(combos, got, strict=True):
+    for combo, answer, again in zip(combos, first, second, strict=True):
         expected = outcome(lambda: socket.getaddrinfo(host, *combo))  # noqa: B023
         if expected != answer:
             mismatches.append(f"{(host, *combo)}: {expected} != {answer}")
+        elif expected != again:
+            mismatches.append(f"{(host, *combo)} (memo): {expected} != {again}")
     return len(combos), mismatches
 
 
@@ -366,7 +369,7 @@ def test_inline_failure_falls_back_to_the_ordinary_call(h: Harness) -> None:
     mp = pytest.MonkeyPatch()
     mp.setattr(socket, "getaddrinfo", fake)
     try:
-        got = h.run(h.resolver.getaddrinfo("0.example", 80, flags=socket.AI_CANONNAME))
+        got: Any = h.run(h.resolver.getaddrinfo("0.example", 80, flags=socket.AI_CANONNAME))
     finally:
         mp.undo()
     assert got == [("resolved", "0.example")]
@@ -375,17 +378,84 @@ def test_inline_failure_falls_back_to_the_ordinary_call(h: Harness) -> None:
     assert h.executor.calls == 1
 
 
-def test_nothing_is_cached(h: Harness) -> None:
-    # Each query asks the socket module afresh: a changed answer is seen at once.
-    answers = iter([[("first",)], [("second",)]])
+class FakeGetaddrinfo:
+    """Stands in for socket.getaddrinfo: a distinct answer on every call."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, host: Any, *args: Any) -> list[Any]:
+        self.calls += 1
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (f"answer-{self.calls}", 0))]
+
+
+@pytest.fixture
+def fake(h: Harness) -> Iterator[FakeGetaddrinfo]:
+    fake = FakeGetaddrinfo()
     mp = pytest.MonkeyPatch()
-    mp.setattr(socket, "getaddrinfo", lambda *args: next(answers))
+    mp.setattr(socket, "getaddrinfo", fake)
     try:
-        first = h.run(h.resolver.getaddrinfo("127.0.0.1", 80))
-        second = h.run(h.resolver.getaddrinfo("127.0.0.1", 80))
+        yield fake
     finally:
         mp.undo()
-    assert (first, second) == ([("first",)], [("second",)])
+
+
+def test_literal_answers_are_memoised_as_fresh_lists(h: Harness, fake: FakeGetaddrinfo) -> None:
+    first: list[Any] = h.run(h.resolver.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM))
+    first.append("scribbled on by the caller")
+    second = h.run(h.resolver.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM))
+    assert fake.calls == 1
+    assert second == first[:1]
+    assert second is not first
+    # Any other argument is another question.
+    h.run(h.resolver.getaddrinfo(b"127.0.0.1", 80, type=socket.SOCK_STREAM))
+    h.run(h.resolver.getaddrinfo("127.0.0.1", "80", type=socket.SOCK_STREAM))
+    h.run(h.resolver.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_DGRAM))
+    assert fake.calls == 4
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        ("fe80::1%lo", 80, 0),  # interface indexes change
+        (b"fe80::1%1", 80, 0),
+        ("127.0.0.1", 80, socket.AI_ADDRCONFIG),  # configured addresses change
+        (None, 80, socket.AI_PASSIVE),  # ordered by /etc/gai.conf
+        (None, 80, 0),
+    ],
+    ids=repr,
+)
+def test_answers_that_depend_on_the_machine_are_never_memoised(
+    h: Harness, fake: FakeGetaddrinfo, query: tuple[Any, int, int]
+) -> None:
+    host, port, flags = query
+    first = h.run(h.resolver.getaddrinfo(host, port, flags=flags))
+    second = h.run(h.resolver.getaddrinfo(host, port, flags=flags))
+    assert first != second
+    assert fake.calls == 2
+    assert h.executor.calls == 0
+
+
+def test_the_memo_is_bounded(h: Harness, fake: FakeGetaddrinfo) -> None:
+    for port in range(1, 1000):
+        h.run(h.resolver.getaddrinfo("127.0.0.1", port))
+    assert fake.calls == 999
+    h.run(h.resolver.getaddrinfo("127.0.0.1", 999))  # recent: remembered
+    assert fake.calls == 999
+    h.run(h.resolver.getaddrinfo("127.0.0.1", 1))  # oldest: forgotten
+    assert fake.calls == 1000
+
+
+def test_arguments_equal_to_memoised_ones_but_refused_by_socket(h: Harness) -> None:
+    # 80.0 == 80 and 2.0 == 2 as dict keys; the socket module refuses floats and bools.
+    h.run(h.resolver.getaddrinfo("127.0.0.1", 1, family=socket.AF_INET, flags=1))
+    for port, family, flags in ((1.0, 2, 1), (True, 2, 1), (1, 2.0, 1), (1, 2, 1.0)):
+        got = outcome(
+            lambda: h.run(h.resolver.getaddrinfo("127.0.0.1", port, family=family, flags=flags))  # type: ignore[arg-type]  # noqa: B023
+        )
+        expected = outcome(lambda: socket.getaddrinfo("127.0.0.1", port, family, 0, 0, flags))  # type: ignore[arg-type]  # noqa: B023
+        assert got == expected
+        assert got[0] != "ok"
 
 
 # -- getnameinfo -----------------------------------------------------------------------

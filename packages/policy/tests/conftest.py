@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from layerloop_core.abc import Address, Enqueue
+from layerloop_core.abc import Address, BackendKind, Enqueue
 
 
 class SleepBackend:
@@ -21,7 +21,7 @@ class SleepBackend:
     """
 
     name = "sleep"
-    kind = "readiness"
+    kind: BackendKind = "readiness"
 
     def __init__(self) -> None:
         self.selector = selectors.DefaultSelector()

@@ -173,7 +173,7 @@ def test_loop_factory_builds_core_loops_with_fresh_backends() -> None:
         assert loops[0].backend is not loops[1].backend
         assert loops[0].resolver is not loops[1].resolver
         assert CountingResolver.made == before + 2
-        answer = loops[0].run_until_complete(loops[0].getaddrinfo("example.org", 80))
+        answer: Any = loops[0].run_until_complete(loops[0].getaddrinfo("example.org", 80))
         assert answer == [("answer", "example.org", 80)]
     finally:
         for loop in loops:

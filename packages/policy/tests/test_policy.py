@@ -233,3 +233,15 @@ def test_install_warning_names_the_first_caller_outside_layerloop(factory: Facto
         warnings.simplefilter("always")
         wrapper.install_wrapper(factory, install)
     assert [w.filename for w in caught] == [__file__]
+
+
+def test_install_with_a_policy_subclass(factory: Factory) -> None:
+    class MyPolicy(EventLoopPolicy):
+        pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        policy = install(factory, policy_class=MyPolicy)
+    assert type(policy) is MyPolicy
+    assert asyncio.get_event_loop_policy() is policy
+    assert policy.new_event_loop() is factory.made[-1]

@@ -69,7 +69,9 @@ def backend_enqueued() -> list[asyncio.Handle]:
 
 
 @pytest.fixture(params=AVAILABLE)
-def backend(request: pytest.FixtureRequest, backend_enqueued: list[asyncio.Handle]) -> Iterator[Any]:
+def backend(
+    request: pytest.FixtureRequest, backend_enqueued: list[asyncio.Handle]
+) -> Iterator[Any]:
     """A fresh backend of each usable kind, attached to a :class:`StandInLoop`."""
     made = BACKEND_CLASSES[request.param]()
     made.attach(StandInLoop(), backend_enqueued.append)
@@ -112,7 +114,12 @@ def loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
         assert made.backend.name == request.param.removeprefix("layerloop-")
     yield made
     if not made.is_closed():
+        # What asyncio.run does on the way out: cancel what a failed test left running.
+        leftovers = asyncio.all_tasks(made)
+        for task in leftovers:
+            task.cancel()
         with contextlib.suppress(Exception):
+            made.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
             made.run_until_complete(made.shutdown_default_executor())
         made.close()
     with warnings.catch_warnings():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -16,9 +17,14 @@ import time
 from typing import Any
 
 import pytest
-from conftest import AVAILABLE, BACKEND_CLASSES, StandInLoop, make_handle
 
+import layerloop_selector._readiness as readiness
+import layerloop_selector._select as select_module
+from conftest import AVAILABLE, BACKEND_CLASSES, StandInLoop, make_handle
 from layerloop_core.abc import IOBackend
+
+if sys.platform != "win32":
+    import resource
 
 Enqueued = list[asyncio.Handle]
 
@@ -52,7 +58,9 @@ def test_reader_is_level_triggered(backend: Any, backend_enqueued: Enqueued, soc
     assert backend_enqueued == []
 
 
-def test_writer_fires_when_writable(backend: Any, backend_enqueued: Enqueued, sockpair: Any) -> None:
+def test_writer_fires_when_writable(
+    backend: Any, backend_enqueued: Enqueued, sockpair: Any
+) -> None:
     a, _ = sockpair
     handle = make_handle()
     backend.add_writer(a.fileno(), handle)
@@ -181,7 +189,9 @@ def test_a_cancelled_watch_is_dropped_not_enqueued(
     assert backend.remove_reader(b.fileno()) is False
 
 
-def test_handles_are_enqueued_not_run(backend: Any, backend_enqueued: Enqueued, sockpair: Any) -> None:
+def test_handles_are_enqueued_not_run(
+    backend: Any, backend_enqueued: Enqueued, sockpair: Any
+) -> None:
     a, b = sockpair
     ran: list[int] = []
     handle = make_handle(ran.append, 1)
@@ -203,7 +213,9 @@ def test_many_fds_each_report_their_own_handle(backend: Any, backend_enqueued: E
         for a, _ in ready:
             a.send(b"x")
         backend.poll(0)
-        assert sorted(map(id, backend_enqueued)) == sorted(id(handles[b.fileno()]) for _, b in ready)
+        assert sorted(map(id, backend_enqueued)) == sorted(
+            id(handles[b.fileno()]) for _, b in ready
+        )
     finally:
         for a, b in pairs:
             a.close()
@@ -244,7 +256,9 @@ def test_poll_and_select_report_regular_files_ready(name: str, backend_enqueued:
 
 
 @pytest.mark.parametrize("name", [n for n in ("poll", "select") if n in AVAILABLE])
-def test_closed_watched_fd_is_reported_to_its_waiters(name: str, backend_enqueued: Enqueued) -> None:
+def test_closed_watched_fd_is_reported_to_its_waiters(
+    name: str, backend_enqueued: Enqueued
+) -> None:
     """poll reports POLLNVAL; select fails with EBADF and the backend finds the culprit.
     Either way the owner's handle runs (and would see EBADF) and the other watches keep
     working."""
@@ -290,7 +304,8 @@ def test_epoll_forgets_an_fd_closed_while_watched(backend_enqueued: Enqueued) ->
 
 def test_epoll_ignores_a_registration_that_outlived_its_fd(backend_enqueued: Enqueued) -> None:
     """A dup keeps the file open, so closing the watched number does not drop the epoll
-    entry and it can no longer be removed.  Its events must not reach anyone."""
+    entry and it can no longer be removed.  Its events must not reach anyone, nor keep
+    ending every wait (the backend rebuilds the instance without it)."""
     if "epoll" not in AVAILABLE:
         pytest.skip("epoll is Linux-only")
     backend = BACKEND_CLASSES["epoll"]()
@@ -303,8 +318,17 @@ def test_epoll_ignores_a_registration_that_outlived_its_fd(backend_enqueued: Enq
         b.close()
         assert backend.remove_reader(fd) is True
         a.send(b"x")  # the zombie entry fires
+        handle = make_handle()
+        backend.add_reader(a.fileno(), handle)  # a live watch, to survive the rebuild
         backend.poll(0)
         assert backend_enqueued == []
+        # The entry is gone (the instance was rebuilt): waits sleep again.
+        start = time.monotonic()
+        backend.poll(0.05)
+        assert time.monotonic() - start >= 0.045
+        dup.send(b"y")
+        backend.poll(0)
+        assert backend_enqueued == [handle]
     finally:
         backend.close()
         a.close()
@@ -314,8 +338,6 @@ def test_epoll_ignores_a_registration_that_outlived_its_fd(backend_enqueued: Enq
 def test_select_refuses_fds_beyond_fd_setsize(backend_enqueued: Enqueued) -> None:
     if sys.platform == "win32":
         pytest.skip("Windows' select limits the count of sockets, not their numbers")
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 1100:
         pytest.skip(f"RLIMIT_NOFILE hard limit {hard} is too low")
@@ -346,8 +368,6 @@ def test_select_refuses_fds_beyond_fd_setsize(backend_enqueued: Enqueued) -> Non
 
 @pytest.mark.parametrize("name", [n for n in ("epoll", "poll") if n in AVAILABLE])
 def test_epoll_and_poll_watch_fds_beyond_1024(name: str, backend_enqueued: Enqueued) -> None:
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 2400
     if hard != resource.RLIM_INFINITY and hard < want:
@@ -440,6 +460,33 @@ def test_wakeups_racing_with_polls_are_never_lost(backend: Any) -> None:
         thread.join()
 
 
+def test_a_wakeup_racing_with_the_drain_does_not_jam_later_wakeups(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deterministic version of the race: another thread's wakeup() lands exactly while
+    poll drains the eventfd.  Later wakeups must still reach the kernel (a flag left
+    set with the channel empty would swallow them all)."""
+    if backend._wake_socks is not None:
+        pytest.skip("the eventfd channel is Linux-only")
+
+    class RacingOs:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        def read(self, fd: int, n: int) -> bytes:
+            backend.wakeup()  # the racing thread, just before the drain's read
+            return os.read(fd, n)
+
+    backend.wakeup()
+    monkeypatch.setattr(readiness, "os", RacingOs())
+    backend.poll(0)
+    monkeypatch.setattr(readiness, "os", os)
+    backend.wakeup()
+    start = time.monotonic()
+    backend.poll(3.0)
+    assert time.monotonic() - start < 1.0, "the wakeup was swallowed"
+
+
 def test_wakeup_after_close_is_a_no_op(backend: Any) -> None:
     backend.close()
     backend.wakeup()
@@ -466,7 +513,6 @@ def _record_wait_argument(backend: Any, monkeypatch: pytest.MonkeyPatch) -> list
 
         monkeypatch.setattr(backend, "_poll_wait", fake_poll)
     else:
-        import layerloop_selector._select as select_module
 
         def fake_select(r: Any, w: Any, x: Any, timeout: float | None) -> Any:
             seen.append(timeout)
@@ -477,33 +523,32 @@ def _record_wait_argument(backend: Any, monkeypatch: pytest.MonkeyPatch) -> list
 
 
 @pytest.mark.parametrize(
-    ("timeout", "epoll", "poll", "select"),
+    ("timeout", "expected"),
     [
-        (None, -1.0, -1, None),
-        (0, 0.0, 0, 0.0),
-        (-5.0, 0.0, 0, 0.0),  # a late timer: never "forever"
-        (float("nan"), 0.0, 0, 0.0),
-        (0.0004, 0.0004, 1, 0.0004),  # poll rounds up to whole milliseconds
-        (0.001, 0.001, 1, 0.001),
-        (0.0011, 0.0011, 2, 0.0011),
-        (2.5, 2.5, 2500, 2.5),
-        (1e12, 86400.0, 86_400_000, 86400.0),  # clamped to a day
-        (float("inf"), 86400.0, 86_400_000, 86400.0),
+        (None, {"epoll": -1.0, "poll": -1, "select": None}),
+        (0, {"epoll": 0.0, "poll": 0, "select": 0.0}),
+        (-5.0, {"epoll": 0.0, "poll": 0, "select": 0.0}),  # a late timer: never "forever"
+        (float("nan"), {"epoll": 0.0, "poll": 0, "select": 0.0}),
+        # poll rounds up to whole milliseconds
+        (0.0004, {"epoll": 0.0004, "poll": 1, "select": 0.0004}),
+        (0.001, {"epoll": 0.001, "poll": 1, "select": 0.001}),
+        (0.0011, {"epoll": 0.0011, "poll": 2, "select": 0.0011}),
+        (2.5, {"epoll": 2.5, "poll": 2500, "select": 2.5}),
+        (1e12, {"epoll": 86400.0, "poll": 86_400_000, "select": 86400.0}),  # clamped to a day
+        (float("inf"), {"epoll": 86400.0, "poll": 86_400_000, "select": 86400.0}),
     ],
 )
 def test_timeout_conversion(
     backend: Any,
     monkeypatch: pytest.MonkeyPatch,
     timeout: float | None,
-    epoll: float,
-    poll: int,
-    select: float | None,
+    expected: dict[str, Any],
 ) -> None:
     seen = _record_wait_argument(backend, monkeypatch)
     backend.poll(timeout)
-    expected = {"epoll": epoll, "poll": poll, "select": select}[backend.name]
-    assert seen == [expected]
-    assert type(seen[0]) is type(expected)
+    want = expected[backend.name]
+    assert seen == [want]
+    assert type(seen[0]) is type(want)
 
 
 def test_a_short_timeout_is_never_cut_short(backend: Any) -> None:
@@ -530,17 +575,14 @@ def test_interrupted_wait_is_an_early_return(
     elif backend.name == "poll":
         monkeypatch.setattr(backend, "_poll_wait", interrupted)
     else:
-        import layerloop_selector._select as select_module
-
         monkeypatch.setattr(select_module, "_select", interrupted)
     backend.poll(10.0)  # returns at once, raises nothing
     assert backend_enqueued == []
 
 
 def test_a_signal_during_poll_runs_its_handler_and_the_wait_goes_on(backend: Any) -> None:
-    if not hasattr(__import__("signal"), "setitimer"):
+    if not hasattr(signal, "setitimer"):
         pytest.skip("needs signal.setitimer")
-    import signal
 
     hits: list[int] = []
     old = signal.signal(signal.SIGALRM, lambda *_: hits.append(1))

@@ -43,7 +43,7 @@ class MinimalBackend:
     def poll(self, timeout: float | None) -> None:
         if timeout is not None:
             # epoll counts milliseconds: round up, or a 0.3 ms timer spins the loop.
-            timeout = math.floor(max(timeout, 0.0) * 1e3) * 1e-3
+            timeout = math.ceil(max(timeout, 0.0) * 1e3) * 1e-3
         try:
             events = self._selector.select(timeout)
         except InterruptedError:
@@ -65,7 +65,7 @@ class MinimalBackend:
 
     def wakeup(self) -> None:
         try:
-            pass
+            self._wake_w.send(b"\0")
         except OSError:  # buffer full (a wakeup is pending anyway) or closed
             pass
 
@@ -99,7 +99,8 @@ class MinimalBackend:
     def _add(self, table: dict[int, asyncio.Handle], fd: int, handle: asyncio.Handle) -> None:
         old = table.get(fd)
         table[fd] = handle
-        pass
+        if old is not None:
+            old.cancel()
         self._update(fd)
 
     def _remove(self, table: dict[int, asyncio.Handle], fd: int) -> bool:

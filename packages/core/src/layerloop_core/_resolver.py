@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Any, cast
 
-from .abc import AddrInfo, Address
+from .abc import Address, AddrInfo
 
 __all__ = ["ExecutorResolver", "numeric_address"]
 
@@ -30,6 +30,7 @@ _HAS_IPV6 = socket.has_ipv6 and hasattr(socket, "AF_INET6")
 def numeric_address(
     host: Any,
     port: Any,
+    *,
     family: int,
     type: int,
     proto: int,
@@ -44,7 +45,7 @@ def numeric_address(
     """
     if host is None or proto not in (0, socket.IPPROTO_TCP, socket.IPPROTO_UDP):
         return None
-    if type != socket.SOCK_STREAM and type != socket.SOCK_DGRAM:
+    if type not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         return None
     if port is None or port in ("", b""):
         portnum = 0
@@ -129,7 +130,7 @@ class ExecutorResolver:
         """Nothing to release: the executor belongs to the loop."""
 
 
-def _getaddrinfo(
+def _getaddrinfo(  # noqa: PLR0917 - run_in_executor passes positionals only
     host: bytes | str | None,
     port: bytes | str | int | None,
     family: int,
@@ -142,7 +143,7 @@ def _getaddrinfo(
     return cast("list[AddrInfo]", socket.getaddrinfo(host, port, family, type, proto, flags))
 
 
-def _getaddrinfo_logged(
+def _getaddrinfo_logged(  # noqa: PLR0917 - run_in_executor passes positionals only
     host: bytes | str | None,
     port: bytes | str | int | None,
     family: int,

@@ -342,7 +342,10 @@ class DatagramEndpoint(Protocol):
         ...
 
     def send(
-        self, data: memoryview, address: Address | None, done: Callable[[BaseException | None], None]
+        self,
+        data: memoryview,
+        address: Address | None,
+        done: Callable[[BaseException | None], None],
     ) -> None:
         """Send one datagram when the socket can take it; at most one outstanding."""
         ...

@@ -15,8 +15,17 @@ Facts this module relies on
 * With both flags the call does no blocking I/O: a literal is parsed in memory, and a
   zone suffix (``fe80::1%eth0``) costs one ``if_nametoindex`` syscall.  It takes a few
   microseconds; a hop to the default executor and back costs tens.
-* Interface indexes change when interfaces come and go, and ``/etc/hosts`` and
-  ``/etc/services`` are edited at run time: nothing is cached.
+* What the C library answers for a literal without a zone suffix, without
+  ``AI_ADDRCONFIG``, is a pure function of the arguments: one address, expanded into
+  the socket types asked for, in a fixed order (glibc's RFC 3484 sort compares
+  addresses only, and keeps equal ones in order).  Those answers are memoised per
+  resolver, which makes a repeated lookup of the same literal (every connection to
+  ``127.0.0.1:6379``...) cost a dict lookup instead of the libc call and the socket
+  module's enum conversions.  Everything else can change under us and is never
+  cached: zone suffixes map to interface indexes, which change as interfaces come and
+  go; ``AI_ADDRCONFIG`` depends on the configured addresses; the wildcard (``None``)
+  answer is ordered by ``/etc/gai.conf``; names and services come from files and
+  servers that are edited at run time.  Errors are never cached either.
 * ``getnameinfo`` with ``NI_NUMERICHOST | NI_NUMERICSERV`` formats the address and port
   without any lookup (the :mod:`socket` wrapper itself insists on a numeric host).
   ``NI_NAMEREQD`` is left to the executor: asking for a name and forbidding its lookup
@@ -45,6 +54,8 @@ _AI_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 _NI_NUMERIC = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
 _NI_INLINE_MASK = _NI_NUMERIC | socket.NI_NAMEREQD
 _DIGITS = frozenset("0123456789")
+#: Memoised inline answers kept per resolver.
+_MEMO_SIZE = 256
 _BYTE_DIGITS = frozenset(b"0123456789")
 
 
@@ -58,6 +69,31 @@ def _maybe_numeric_host(host: object) -> bool:
     if type(host) is bytes:
         return bool(host) and (host[0] in _BYTE_DIGITS or b":" in host)
     return False
+
+
+def _is_pure(host: bytes | str | None, flags: int) -> bool:
+    """Whether an inline answer for *host* depends on nothing but the arguments.
+
+    Not so for a zone suffix (interface indexes change as interfaces come and go), for
+    ``AI_ADDRCONFIG`` (the configured addresses change), or for the wildcard ``None``
+    (two addresses, ordered by ``/etc/gai.conf``, which libc re-reads when it changes).
+    """
+    if host is None or flags & socket.AI_ADDRCONFIG:
+        return False
+    if isinstance(host, str):
+        return "%" not in host
+    return b"%" not in host
+
+
+def _all_ints(family: object, type: object, proto: object, flags: object) -> bool:
+    # A float or a Decimal equal to an int would share its memo key, but the socket
+    # module refuses them: only real ints (enums included) take the fast path.
+    return (
+        isinstance(family, int)
+        and isinstance(type, int)
+        and isinstance(proto, int)
+        and isinstance(flags, int)
+    )
 
 
 def _maybe_numeric_port(port: object) -> bool:
@@ -87,11 +123,14 @@ class ThreadedResolver:
     lookup is logged on the ``asyncio`` logger, as CPython's loop does.
     """
 
-    __slots__ = ("_executor", "_loop")
+    __slots__ = ("_executor", "_loop", "_memo")
 
     def __init__(self) -> None:
         self._executor = ExecutorResolver()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Inline answers that are pure functions of the arguments (see _is_pure), oldest
+        # first.  Touched only from the loop's thread.
+        self._memo: dict[tuple[object, ...], list[AddrInfo]] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} attached={self._loop is not None}>"
@@ -116,7 +155,11 @@ class ThreadedResolver:
         flags: int = 0,
     ) -> list[AddrInfo]:
         """As :func:`socket.getaddrinfo`; numeric hosts and ports never leave the thread."""
-        if _maybe_numeric_host(host) and _maybe_numeric_port(port):
+        if (
+            _maybe_numeric_host(host)
+            and _maybe_numeric_port(port)
+            and _all_ints(family, type, proto, flags)
+        ):
             loop = self._loop
             if loop is None:
                 raise RuntimeError("resolver is not attached to a loop")
@@ -125,14 +168,28 @@ class ThreadedResolver:
                     return _getaddrinfo_inline_logged(
                         host, port, family=family, type=type, proto=proto, flags=flags
                     )
-                answer = socket.getaddrinfo(host, port, family, type, proto, flags | _AI_NUMERIC)
+                key = (host, port, family, type, proto, flags)
+                memo = self._memo
+                answer = memo.get(key)
+                if answer is not None:
+                    return answer.copy()
                 # typeshed's precise element type is a subtype of AddrInfo's; a list
-                # is invariant, and a copy would cost more than the whole lookup.
-                return cast("list[AddrInfo]", answer)
+                # is invariant, and a copy would cost as much as the lookup.
+                answer = cast(
+                    "list[AddrInfo]",
+                    socket.getaddrinfo(host, port, family, type, proto, flags | _AI_NUMERIC),
+                )
             except socket.gaierror:
                 # Not a literal after all (``1.2.3.4.5``, an unknown zone, a family
                 # mismatch...): the ordinary call decides, and reports its own error.
                 pass
+            else:
+                if _is_pure(host, flags):
+                    if len(memo) >= _MEMO_SIZE:
+                        del memo[next(iter(memo))]
+                    memo[key] = answer
+                    return answer.copy()
+                return answer
         return await self._executor.getaddrinfo(
             host, port, family=family, type=type, proto=proto, flags=flags
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from layerloop_core import EventLoop
 from layerloop_core.abc import IOBackend, Resolver
@@ -22,6 +22,7 @@ from layerloop_core.abc import IOBackend, Resolver
 __all__ = ["ExceptionHandler", "LoopFactory", "TaskFactory", "loop_factory", "run"]
 
 _T = TypeVar("_T")
+_L = TypeVar("_L", bound=asyncio.AbstractEventLoop)
 
 #: What ``loop.set_task_factory()`` accepts (called as ``factory(loop, coro, **kwargs)``).
 TaskFactory = Callable[..., "asyncio.Future[Any]"]
@@ -29,7 +30,7 @@ TaskFactory = Callable[..., "asyncio.Future[Any]"]
 ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
 
 
-class LoopFactory:
+class LoopFactory(Generic[_L]):
     """A loop factory that applies the same settings to every loop it makes.
 
     *make* is any zero-argument callable returning a new loop (``layerloop.new_event_loop``,
@@ -59,7 +60,7 @@ class LoopFactory:
 
     def __init__(
         self,
-        make: Callable[[], asyncio.AbstractEventLoop],
+        make: Callable[[], _L],
         *,
         debug: bool | None = None,
         slow_callback_duration: float | None = None,
@@ -85,7 +86,7 @@ class LoopFactory:
         self._exception_handler = exception_handler
         self._executor_factory = executor_factory
 
-    def __call__(self) -> asyncio.AbstractEventLoop:
+    def __call__(self) -> _L:
         loop = self._make()
         try:
             if self._debug is not None:
@@ -152,7 +153,7 @@ def loop_factory(
     task_factory: TaskFactory | None = None,
     exception_handler: ExceptionHandler | None = None,
     executor_factory: Callable[[], concurrent.futures.ThreadPoolExecutor] | None = None,
-) -> LoopFactory:
+) -> LoopFactory[EventLoop]:
     """A factory of :class:`layerloop_core.EventLoop` s for ``asyncio.Runner``/``asyncio.run``.
 
     *backend* and *resolver* are called once per loop (a backend or resolver serves one

@@ -29,6 +29,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from types import FrameType
+from typing import TypeVar, overload
 
 __all__ = ["EventLoopPolicy", "install"]
 
@@ -107,13 +108,27 @@ class EventLoopPolicy(_DefaultPolicy):
         return f"<{type(self).__name__} loop_factory={self._layerloop_factory!r}>"
 
 
-def install(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> EventLoopPolicy:
-    """Make an :class:`EventLoopPolicy` of *loop_factory* asyncio's global policy.
+_P = TypeVar("_P", bound=EventLoopPolicy)
 
-    Returns the installed policy.  From Python 3.12 on, where ``asyncio.run()`` accepts
-    ``loop_factory`` and the policy system is on its way out, this emits a
-    ``DeprecationWarning`` naming the caller, as ``uvloop.install()`` does: prefer
-    ``asyncio.run(main, loop_factory=...)`` or ``asyncio.Runner(loop_factory=...)``.
+
+@overload
+def install(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> EventLoopPolicy: ...
+@overload
+def install(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop], *, policy_class: type[_P]
+) -> _P: ...
+def install(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop],
+    *,
+    policy_class: type[EventLoopPolicy] = EventLoopPolicy,
+) -> EventLoopPolicy:
+    """Make ``policy_class(loop_factory)`` asyncio's global policy, and return it.
+
+    *policy_class* is :class:`EventLoopPolicy` or a subclass of it.  From Python 3.12
+    on, where ``asyncio.run()`` accepts ``loop_factory`` and the policy system is on its
+    way out, this emits a ``DeprecationWarning`` naming the first caller outside
+    layerloop, as ``uvloop.install()`` does: prefer ``asyncio.run(main,
+    loop_factory=...)`` or ``asyncio.Runner(loop_factory=...)``.
     """
     if sys.version_info >= (3, 12):
         warnings.warn(
@@ -126,9 +141,9 @@ def install(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> EventLoopP
         # One warning for one call: the policy's own and asyncio's would repeat it.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            policy = EventLoopPolicy(loop_factory)
+            policy = policy_class(loop_factory)
             asyncio.set_event_loop_policy(policy)
         return policy
-    policy = EventLoopPolicy(loop_factory)
+    policy = policy_class(loop_factory)
     asyncio.set_event_loop_policy(policy)
     return policy

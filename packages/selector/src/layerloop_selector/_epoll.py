@@ -16,9 +16,12 @@ Some facts about epoll
   ``EPOLL_CTL_DEL`` on the closed number fails with ``EBADF``, or with ``ENOENT`` once the
   number has been reused for another file.  So watches must be removed *before* the fd is
   closed (asyncio's rule for ``add_reader`` too).  We tolerate ``EBADF``/``ENOENT`` on
-  removal (the fd was closed while watched and the entry is gone), and we drop entries
-  the kernel reports for fds we no longer watch; an entry that can no longer be removed
-  is the caller's bug and shows up as spurious wakeups.
+  removal (the fd was closed while watched).  When the kernel then reports an fd we no
+  longer watch, its entry outlived the close and would end every wait at once while the
+  file stays ready (a busy loop in CPython's loop, typically while a forked child still
+  holds the socket), so we rebuild the epoll instance from our registry, which drops it.
+  If the number was meanwhile reused and is watched again, the stale entry's events
+  reach the new watch as spurious wakeups instead, which every waiter tolerates.
 
 * One consequence of the keying: after an fd is closed and its number reused,
   ``EPOLL_CTL_MOD`` on the number fails with ``ENOENT`` (the new file is not in the list)
@@ -147,8 +150,30 @@ if sys.platform == "linux" and (TYPE_CHECKING or hasattr(select, "epoll")):
                         raise
 
         def _stray(self, fd: int) -> None:
-            with contextlib.suppress(OSError):
-                self._epoll.unregister(fd)
+            # An entry that outlived its fd (closed while another reference keeps the
+            # file open): EPOLL_CTL_DEL cannot reach it any more, and if the file stays
+            # ready it would end every wait at once.  Rebuilding the instance from the
+            # registry is the only way to drop it; this happens once per such entry.
+            self._rebuild()
+
+        def _rebuild(self) -> None:
+            fresh = select.epoll()
+            try:
+                fresh.register(self._wake_fd, _EPOLLIN)
+                readers = self._readers
+                writers = self._writers
+                for fd in {*readers, *writers}:
+                    mask = (_EPOLLIN if fd in readers else 0) | (_EPOLLOUT if fd in writers else 0)
+                    # A watch whose fd was closed (and not yet removed) cannot be
+                    # registered; it stays in the registry, silent, as before.
+                    with contextlib.suppress(OSError):
+                        fresh.register(fd, mask)
+            except BaseException:
+                fresh.close()
+                raise
+            stale, self._epoll = self._epoll, fresh
+            self._epoll_wait = fresh.poll
+            stale.close()
 
         def _close_kernel(self) -> None:
             self._epoll.close()

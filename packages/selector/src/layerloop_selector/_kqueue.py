@@ -136,10 +136,6 @@ if (sys.platform != "linux" and sys.platform != "win32") and (
             except OSError:
                 pass  # closed while watched: the knote went with the fd
 
-        def _stray(self, fd: int) -> None:
-            self._delete(fd, _FILTER_READ)
-            self._delete(fd, _FILTER_WRITE)
-
         def _close_kernel(self) -> None:
             self._kqueue.close()
 

@@ -47,7 +47,6 @@ Some facts about poll
 
 from __future__ import annotations
 
-import contextlib
 import math
 import select
 import sys
@@ -109,10 +108,6 @@ if sys.platform != "win32" and (TYPE_CHECKING or hasattr(select, "poll")):
                     self._poller.unregister(fd)
                 except KeyError:
                     pass
-
-        def _stray(self, fd: int) -> None:
-            with contextlib.suppress(KeyError):
-                self._poller.unregister(fd)
 
 else:
 

@@ -384,8 +384,8 @@ class ReadinessBackend:
             watch.set_result(None)
 
     def _stray(self, fd: int) -> None:
-        """The kernel reported an fd nobody watches (a registration that outlived its
-        watch, see the backend essays): ask the kernel to forget it, best effort."""
+        """The kernel reported an fd nobody watches: a kernel registration outlived its
+        watch (see the epoll essay).  Only epoll can get into that state."""
 
     # -- socket operations -------------------------------------------------------------
     #

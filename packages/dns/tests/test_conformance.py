@@ -1,0 +1,22 @@
+"""ThreadedResolver through the shipped conformance kit (layerloop-testing).
+
+The kit's ResolverSuite is what a third-party resolver would run to prove itself; this
+resolver runs it too, attached to a stdlib asyncio loop (any loop will do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unittest
+
+import layerloop_testing
+from layerloop_core.abc import Resolver
+from layerloop_dns import ThreadedResolver
+
+
+class TestThreadedResolverConformance(layerloop_testing.ResolverSuite, unittest.TestCase):
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.new_event_loop()
+
+    def new_resolver(self) -> Resolver:
+        return ThreadedResolver()

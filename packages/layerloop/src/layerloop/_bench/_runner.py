@@ -1,0 +1,264 @@
+"""``python -m layerloop bench``: every case on every loop, side by side.
+
+Each (case, loop) pair runs in a fresh subprocess (:mod:`._child`) with the same harness
+code; the parent only collects the samples, keeps the best of them (noise on a shared
+machine only ever slows a run down), and prints a table with each loop's ratio to
+asyncio and to uvloop, and the issue's targets for layerloop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ._cases import CASES
+
+__all__ = ["Measurement", "Report", "default_loops", "format_report", "run_benchmarks"]
+
+#: A generous bound on one child: sizing plus the runs, on a loaded machine.
+CHILD_TIMEOUT = 300.0
+
+
+@dataclass(slots=True)
+class Measurement:
+    case: str
+    loop: str
+    samples: list[float] = field(default_factory=list)
+    ops: int = 0
+    #: Why there are no samples: "unavailable: ..." or "error: ...".
+    problem: str | None = None
+
+    @property
+    def best(self) -> float | None:
+        return max(self.samples) if self.samples else None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples else None
+
+
+@dataclass(slots=True)
+class Report:
+    loops: list[str]
+    cases: list[str]
+    seconds: float
+    repeat: int
+    quick: bool
+    results: dict[tuple[str, str], Measurement] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    def ratio(self, case: str, loop: str, reference: str) -> float | None:
+        mine = self.results.get((case, loop))
+        ref = self.results.get((case, reference))
+        if mine is None or ref is None or mine.best is None or ref.best is None:
+            return None
+        return mine.best / ref.best
+
+    def targets(self) -> list[tuple[str, float, float | None, str | None]]:
+        """Per case: (case, target, worst layerloop ratio to asyncio, the loop that had it)."""
+        rows = []
+        for case in self.cases:
+            worst: tuple[float, str] | None = None
+            for loop in self.loops:
+                if not loop.startswith("layerloop"):
+                    continue
+                ratio = self.ratio(case, loop, "asyncio")
+                if ratio is not None and (worst is None or ratio < worst[0]):
+                    worst = (ratio, loop)
+            rows.append(
+                (
+                    case,
+                    CASES[case].target,
+                    None if worst is None else worst[0],
+                    None if worst is None else worst[1],
+                )
+            )
+        return rows
+
+    def missed_targets(self) -> list[str]:
+        return [
+            case
+            for case, target, worst, _ in self.targets()
+            if worst is not None and worst < target
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": sys.platform,
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "quick": self.quick,
+            "seconds_per_run": self.seconds,
+            "repeat": self.repeat,
+            "statistic": "best",
+            "elapsed": self.elapsed,
+            "skipped": self.skipped,
+            "results": [
+                {
+                    "case": m.case,
+                    "loop": m.loop,
+                    "ops_per_run": m.ops,
+                    "best": m.best,
+                    "median": m.median,
+                    "samples": m.samples,
+                    "problem": m.problem,
+                    "vs_asyncio": self.ratio(m.case, m.loop, "asyncio"),
+                    "vs_uvloop": self.ratio(m.case, m.loop, "uvloop"),
+                }
+                for m in self.results.values()
+            ],
+            "targets": [
+                {
+                    "case": case,
+                    "target": target,
+                    "worst": worst,
+                    "worst_loop": loop,
+                    "met": None if worst is None else worst >= target,
+                }
+                for case, target, worst, loop in self.targets()
+            ],
+        }
+
+
+def default_loops() -> list[str]:
+    """``layerloop-<backend>`` for every usable backend, then asyncio and uvloop."""
+    from layerloop_selector import available_backends  # noqa: PLC0415
+
+    return [f"layerloop-{name}" for name in available_backends()] + ["asyncio", "uvloop"]
+
+
+def _run_child(case: str, loop: str, seconds: float, repeat: int) -> Measurement:
+    measurement = Measurement(case, loop)
+    command = [
+        sys.executable,
+        "-m",
+        "layerloop._bench._child",
+        loop,
+        case,
+        str(seconds),
+        str(repeat),
+    ]
+    env = dict(os.environ)
+    # Same conditions for every loop: no debug mode, no dev mode, no bytecode writes.
+    for name in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE"):
+        env.pop(name, None)
+    try:
+        proc = subprocess.run(
+            command, capture_output=True, text=True, timeout=CHILD_TIMEOUT, env=env, check=False
+        )
+    except subprocess.TimeoutExpired:
+        measurement.problem = f"error: timed out after {CHILD_TIMEOUT:.0f}s"
+        return measurement
+    lines = proc.stdout.strip().splitlines()
+    try:
+        payload = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        payload = {}
+    if "unavailable" in payload:
+        measurement.problem = f"unavailable: {payload['unavailable']}"
+    elif proc.returncode != 0 or "samples" not in payload:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        measurement.problem = f"error: exit status {proc.returncode}: {tail}"
+    else:
+        measurement.samples = [float(s) for s in payload["samples"]]
+        measurement.ops = int(payload["ops"])
+    return measurement
+
+
+def run_benchmarks(
+    loops: Sequence[str],
+    cases: Sequence[str],
+    *,
+    seconds: float,
+    repeat: int,
+    quick: bool,
+    progress: TextIO | None = None,
+) -> Report:
+    """Run every case on every loop, one fresh child process per pair."""
+    for case in cases:
+        if case not in CASES:
+            raise ValueError(f"unknown benchmark {case!r}; choose from {', '.join(CASES)}")
+    report = Report(list(loops), list(cases), seconds, repeat, quick)
+    started = time.perf_counter()
+    total = len(cases) * len(loops)
+    step = 0
+    for case in cases:
+        for loop in loops:
+            step += 1
+            if loop in report.skipped:
+                report.results[case, loop] = Measurement(case, loop, problem=report.skipped[loop])
+                continue
+            measurement = _run_child(case, loop, seconds, repeat)
+            report.results[case, loop] = measurement
+            if measurement.problem is not None and measurement.problem.startswith("unavailable"):
+                # Say it once, and do not start a child per case to learn it again.
+                report.skipped[loop] = measurement.problem
+            if progress is not None:
+                best = measurement.best
+                shown = measurement.problem if best is None else f"{best:,.0f} ops/s"
+                print(f"[{step:>2}/{total}] {case} on {loop}: {shown}", file=progress, flush=True)
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def _ratio_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def format_report(report: Report) -> str:
+    """The table: one block per benchmark, one row per loop, then the targets."""
+    mode = "quick" if report.quick else "full"
+    lines = [
+        f"layerloop bench ({mode}): {platform.python_implementation()} "
+        f"{platform.python_version()} on {sys.platform}/{platform.machine()}, "
+        f"{os.cpu_count()} CPUs",
+        f"each benchmark on each loop in a fresh process; best of {report.repeat} runs of "
+        f"~{report.seconds:g}s; ratios are ops/s over asyncio's and uvloop's",
+        "",
+    ]
+    header = (
+        f"{'benchmark':<22}{'loop':<18}{'ops/s':>14}{'median':>14}"
+        f"{'vs asyncio':>12}{'vs uvloop':>11}  target"
+    )
+    lines += [header, "-" * len(header)]
+    for case in report.cases:
+        target = CASES[case].target
+        for index, loop in enumerate(report.loops):
+            m = report.results.get((case, loop))
+            name = case if index == 0 else ""
+            if m is None or m.best is None:
+                why = "not run" if m is None else (m.problem or "no samples")
+                lines.append(f"{name:<22}{loop:<18}{why}")
+                continue
+            vs_asyncio = report.ratio(case, loop, "asyncio")
+            verdict = ""
+            if loop.startswith("layerloop") and vs_asyncio is not None:
+                verdict = f">={target:g}x {'met' if vs_asyncio >= target else 'MISSED'}"
+            lines.append(
+                f"{name:<22}{loop:<18}{m.best:>14,.0f}{m.median or 0:>14,.0f}"
+                f"{_ratio_text(vs_asyncio):>12}"
+                f"{_ratio_text(report.ratio(case, loop, 'uvloop')):>11}  {verdict}"
+            )
+        lines.append("")
+    lines.append("targets (layerloop vs asyncio, worst backend):")
+    for case, target, worst, worst_loop in report.targets():
+        if worst is None:
+            lines.append(f"  {case:<22}>= {target:g}x   no layerloop/asyncio pair measured")
+            continue
+        status = "met" if worst >= target else "MISSED"
+        lines.append(f"  {case:<22}>= {target:<5g}x  worst {worst:.2f}x ({worst_loop})  {status}")
+    for loop, why in report.skipped.items():
+        lines.append(f"skipped {loop}: {why}")
+    lines.append(f"total time {report.elapsed:.1f}s")
+    return "\n".join(lines)

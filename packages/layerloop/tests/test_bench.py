@@ -1,0 +1,136 @@
+"""The benchmark harness: cases, the child runner and the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+import layerloop
+from layerloop._bench import CASES, Measurement, Report, format_report
+from layerloop._bench._child import LoopUnavailable, make_loop
+from layerloop_selector import available_backends
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "layerloop": layerloop.new_event_loop,
+    "asyncio": asyncio.new_event_loop,
+}
+
+
+@pytest.mark.parametrize("loop_name", list(LOOPS))
+@pytest.mark.parametrize("case_name", list(CASES))
+def test_every_case_runs_on_every_loop(case_name: str, loop_name: str) -> None:
+    case = CASES[case_name]
+    loop = LOOPS[loop_name]()
+    try:
+        ops, seconds = case.run(loop, case.minimum * 3)
+    finally:
+        loop.close()
+    assert ops >= case.minimum
+    assert seconds > 0
+    assert not loop.is_running()
+
+
+def test_make_loop_names() -> None:
+    for name in ("asyncio", "layerloop", *(f"layerloop-{b}" for b in available_backends())):
+        loop = make_loop(name)
+        try:
+            assert isinstance(loop, asyncio.AbstractEventLoop)
+            if name.startswith("layerloop-"):
+                assert isinstance(loop, layerloop.EventLoop)
+                assert loop.backend.name == name.partition("-")[2]
+        finally:
+            loop.close()
+    for bad in ("layerloop-nope", "tokio"):
+        with pytest.raises(LoopUnavailable):
+            make_loop(bad)
+
+
+def test_child_reports_samples() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "layerloop._bench._child", "layerloop", "tasks", "0.01", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert payload["case"] == "tasks"
+    assert payload["loop"] == "layerloop"
+    assert len(payload["samples"]) == 2
+    assert all(s > 0 for s in payload["samples"])
+
+
+def test_child_reports_an_unavailable_loop() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "layerloop._bench._child", "layerloop-nope", "tasks", "0.01", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 3
+    assert "unknown backend" in json.loads(proc.stdout)["unavailable"]
+
+
+def synthetic_report() -> Report:
+    report = Report(
+        ["layerloop-epoll", "layerloop-poll", "asyncio", "uvloop"],
+        ["call_soon", "getaddrinfo"],
+        seconds=0.1,
+        repeat=3,
+        quick=True,
+    )
+    rates = {
+        ("call_soon", "layerloop-epoll"): [300.0, 200.0, 250.0],
+        ("call_soon", "layerloop-poll"): [140.0],
+        ("call_soon", "asyncio"): [100.0, 90.0],
+        ("call_soon", "uvloop"): [400.0],
+        ("getaddrinfo", "layerloop-epoll"): [2500.0],
+        ("getaddrinfo", "layerloop-poll"): [2100.0],
+        ("getaddrinfo", "asyncio"): [100.0],
+    }
+    for (case, loop), samples in rates.items():
+        report.results[case, loop] = Measurement(case, loop, samples=samples, ops=10)
+    report.results["getaddrinfo", "uvloop"] = Measurement(
+        "getaddrinfo", "uvloop", problem="unavailable: uvloop is not installed"
+    )
+    return report
+
+
+def test_report_ratios_use_the_best_sample() -> None:
+    report = synthetic_report()
+    assert report.ratio("call_soon", "layerloop-epoll", "asyncio") == 3.0
+    assert report.ratio("call_soon", "layerloop-epoll", "uvloop") == 0.75
+    assert report.ratio("getaddrinfo", "layerloop-epoll", "uvloop") is None
+    assert report.results["call_soon", "layerloop-epoll"].median == 250.0
+
+
+def test_report_targets_take_the_worst_backend() -> None:
+    report = synthetic_report()
+    targets = {case: (target, worst, loop) for case, target, worst, loop in report.targets()}
+    assert targets["call_soon"] == (1.5, 1.4, "layerloop-poll")  # 140/100 misses 1.5x
+    assert targets["getaddrinfo"] == (20.0, 21.0, "layerloop-poll")
+    assert report.missed_targets() == ["call_soon"]
+
+
+def test_report_table_and_json() -> None:
+    report = synthetic_report()
+    text = format_report(report)
+    assert "MISSED" in text and "met" in text
+    assert "3.00x" in text  # layerloop-epoll vs asyncio on call_soon
+    assert "uvloop is not installed" in text
+    data = report.to_json()
+    json.dumps(data)  # serialisable
+    by_pair = {(r["case"], r["loop"]): r for r in data["results"]}
+    assert by_pair["call_soon", "asyncio"]["vs_asyncio"] == 1.0
+    assert by_pair["call_soon", "layerloop-epoll"]["best"] == 300.0
+    assert {t["case"]: t["met"] for t in data["targets"]} == {
+        "call_soon": False,
+        "getaddrinfo": True,
+    }

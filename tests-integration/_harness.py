@@ -1,0 +1,295 @@
+"""CPYTHON-TEST-BINDING CODE: binds CPython's own ``test.test_asyncio`` to layerloop.
+
+This module and the ``test_cpython_*.py`` modules that use it are the one clearly marked
+place where layerloop's tests touch CPython internals: they import the test package that
+ships with each Python (its helpers reach into asyncio's private modules), and to catch
+a silent fallback to asyncio's own loop they wrap ``asyncio.BaseEventLoop.__init__``
+(public name, private behaviour) to record every stdlib loop created.  Nothing here is
+imported by any layerloop package.
+
+How a CPython test ends up on our loop:
+
+* **Loop mixins** (``EventLoopTestsMixin``, ``BaseSockTestsMixin``, ``SockSendfileMixin``)
+  are subclassed once per selector backend with ``create_event_loop`` returning our
+  loop (:func:`bind_mixin`).
+* **Modules that ask asyncio for a loop** (``asyncio.new_event_loop()``,
+  ``asyncio.run``, ``asyncio.Runner``, ``unittest.IsolatedAsyncioTestCase``) get ours
+  through ``layerloop_policy.EventLoopPolicy``, installed around every test by the
+  autouse fixture in ``conftest.py``.
+* **``test_utils.TestCase.new_test_loop()``** (a ``BaseEventLoop`` with a
+  generator-driven virtual clock) is rebound to our loop when called without a time
+  generator (those tests schedule no timers, so the fake clock plays no part); tests
+  that drive the virtual clock are listed in the exclusions, and calling it with a
+  generator from a test that is not excluded fails loudly.
+* Per-module rebindings (``REBIND``) replace helpers that build a mocked
+  ``BaseEventLoop`` (``test_runners.BaseTest.new_loop``) or a server transport
+  (``test_sendfile.SockSendfileMixin.prepare_socksendfile``) with equivalents on our
+  loop; the assertions of the tests are unchanged.
+
+Every loop created through :func:`new_loop` is recorded with the backend it was asked
+for, and every stdlib loop is recorded too: ``conftest.py`` fails a test that created a
+stdlib loop or a loop on the wrong backend, and fails a module that never created one of
+ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import threading
+import unittest
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import layerloop_core
+import layerloop_selector
+from test.test_asyncio import utils as test_utils
+
+try:  # the assembled loop, as users get it
+    import layerloop
+
+    ASSEMBLY = "layerloop.new_event_loop"
+except ImportError:  # pragma: no cover - only while the meta-package is missing
+    layerloop = None
+    ASSEMBLY = "layerloop_core.EventLoop + layerloop_selector + layerloop_dns"
+
+#: The selector backends usable here, best first; the first is the default.
+BACKENDS: list[str] = layerloop_selector.available_backends()
+DEFAULT_BACKEND: str = BACKENDS[0]
+#: The Python whose test.test_asyncio is bound: selects the exclusion file.
+PY = f"{sys.version_info[0]}{sys.version_info[1]}"
+CPYTHON_PACKAGE = "test.test_asyncio"
+
+
+def _assemble(backend: str) -> asyncio.AbstractEventLoop:
+    if layerloop is not None:
+        return layerloop.new_event_loop(backend=backend)
+    import layerloop_dns  # pragma: no cover
+
+    return layerloop_core.EventLoop(  # pragma: no cover
+        layerloop_selector.new_backend(backend), resolver=layerloop_dns.ThreadedResolver()
+    )
+
+
+# -- recording --------------------------------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """What the current test created."""
+
+    #: ``(loop, backend asked for)`` for every loop made by :func:`new_loop`.
+    ours: list[tuple[asyncio.AbstractEventLoop, str]] = field(default_factory=list)
+    #: ``repr(type)`` of every ``asyncio.BaseEventLoop`` created (stdlib loops, TestLoop).
+    stdlib: list[str] = field(default_factory=list)
+    #: Set while a test runs: the backend its loops must use.
+    expected_backend: str = DEFAULT_BACKEND
+
+    def problems(self) -> list[str]:
+        found = [f"a stdlib loop was created: {name}" for name in self.stdlib]
+        for loop, asked in self.ours:
+            if not isinstance(loop, layerloop_core.EventLoop):
+                found.append(f"{ASSEMBLY} returned {type(loop)!r}, not a layerloop EventLoop")
+                continue
+            actual = loop.backend.name
+            if actual != asked or actual != self.expected_backend:
+                found.append(
+                    f"loop on backend {actual!r}, expected {self.expected_backend!r} "
+                    f"(asked for {asked!r})"
+                )
+        return found
+
+
+RECORDER = Recorder()
+#: Per module: how many of our loops its tests created (checked at module teardown).
+MODULE_LOOPS: dict[str, int] = {}
+
+
+def new_loop(backend: str | None = None) -> asyncio.AbstractEventLoop:
+    """Our loop on *backend* (default: the backend the current test expects)."""
+    asked = backend or RECORDER.expected_backend
+    loop = _assemble(asked)
+    RECORDER.ours.append((loop, asked))
+    return loop
+
+
+_original_base_init = asyncio.BaseEventLoop.__init__
+
+
+def _recording_base_init(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
+    RECORDER.stdlib.append(f"{type(self).__module__}.{type(self).__qualname__}")
+    _original_base_init(self, *args, **kwargs)
+
+
+def install_stdlib_loop_detector() -> None:
+    asyncio.BaseEventLoop.__init__ = _recording_base_init  # type: ignore[method-assign]
+
+
+def injection_disabled() -> bool:
+    """``LAYERLOOP_IT_NO_INJECTION=1`` turns injection off: used by the test proving that
+    a fallback to asyncio's loop is caught."""
+    import os
+
+    return os.environ.get("LAYERLOOP_IT_NO_INJECTION") == "1"
+
+
+# -- the test_utils.TestCase rebinding --------------------------------------------------
+
+
+class VirtualClockRequested(AssertionError):
+    """A test that is not excluded asked for TestLoop's virtual clock."""
+
+
+def _new_test_loop(self: test_utils.TestCase, gen: Any = None) -> asyncio.AbstractEventLoop:
+    if gen is not None:
+        raise VirtualClockRequested(
+            f"{self.id()} drives test_utils.TestLoop's virtual clock, which cannot be our "
+            "loop: list it in tests-integration/cpython_exclusions/py"
+            f"{PY}.py with VIRTUAL_CLOCK as the reason"
+        )
+    loop = new_loop()
+    self.set_event_loop(loop)
+    return loop
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    # test_utils.TestCase.close_loop reads loop._default_executor; this is the same
+    # sequence through the public API.
+    if not loop.is_closed():
+        if not loop.is_running():
+            loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+#: Attributes every bound subclass of ``test_utils.TestCase`` gets.
+TEST_CASE_REBIND: dict[str, Any] = {
+    "new_test_loop": _new_test_loop,
+    "close_loop": staticmethod(_close_loop),
+}
+
+
+# -- binding ----------------------------------------------------------------------------
+
+
+def cpython_module(name: str) -> Any:
+    return importlib.import_module(f"{CPYTHON_PACKAGE}.{name}")
+
+
+def _bound_class(
+    namespace: MutableMapping[str, Any],
+    name: str,
+    bases: tuple[type, ...],
+    module: str,
+    attrs: dict[str, Any],
+    backend: str,
+) -> type:
+    body: dict[str, Any] = {
+        "__module__": namespace["__name__"],
+        "__qualname__": name,
+        # Read by conftest.py: which CPython module it binds, which backend it expects.
+        "layerloop_cpython_module": module,
+        "layerloop_backend": backend,
+    }
+    if any(issubclass(base, test_utils.TestCase) for base in bases):
+        body.update(TEST_CASE_REBIND)
+    body.update(attrs)
+    cls = type(name, bases, body)
+    BOUND_CLASSES.append(cls)
+    return cls
+
+
+#: Every class the test_cpython_* modules expose (for the exclusion-rot check).
+BOUND_CLASSES: list[type] = []
+
+
+def bind_mixin(
+    namespace: MutableMapping[str, Any],
+    module: str,
+    mixin: str,
+    *,
+    prefix: str,
+    attrs: dict[str, Any] | None = None,
+) -> None:
+    """Subclass ``module.mixin`` + ``test_utils.TestCase`` once per selector backend."""
+    mod = cpython_module(module)
+    base = getattr(mod, mixin)
+    for backend in BACKENDS:
+
+        def create_event_loop(self: Any, _backend: str = backend) -> asyncio.AbstractEventLoop:
+            if injection_disabled():
+                return asyncio.SelectorEventLoop()
+            return new_loop(_backend)
+
+        name = f"{prefix}_{backend}"
+        namespace[name] = _bound_class(
+            namespace,
+            name,
+            (base, test_utils.TestCase),
+            module,
+            {"create_event_loop": create_event_loop, **(attrs or {})},
+            backend,
+        )
+
+
+def expose_module(
+    namespace: MutableMapping[str, Any],
+    module: str,
+    rebind: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Expose every ``unittest.TestCase`` class defined in ``module``, on our loop.
+
+    Each is subclassed under the same name (so node ids read like CPython's) with the
+    ``test_utils.TestCase`` rebinding and the per-class attributes of *rebind*, which
+    may name a base class (``{"BaseTest": {...}}``) to apply to all its subclasses.
+    """
+    mod = cpython_module(module)
+    rebind = rebind or {}
+    for name, obj in sorted(vars(mod).items()):
+        if not (
+            isinstance(obj, type)
+            and issubclass(obj, unittest.TestCase)
+            and obj.__module__ == mod.__name__
+        ):
+            continue
+        attrs: dict[str, Any] = {}
+        for klass in reversed(obj.__mro__):
+            attrs.update(rebind.get(klass.__name__, {}))
+        namespace[name] = _bound_class(namespace, name, (obj,), module, attrs, DEFAULT_BACKEND)
+
+
+def iter_bound_tests() -> Iterator[tuple[type, str]]:
+    loader = unittest.TestLoader()
+    for cls in BOUND_CLASSES:
+        for method in loader.getTestCaseNames(cls):
+            yield cls, method
+
+
+def describe() -> str:
+    return (
+        f"layerloop via {ASSEMBLY}; backends {BACKENDS} (default {DEFAULT_BACKEND}); "
+        f"CPython {sys.version.split()[0]} test.test_asyncio; "
+        f"{threading.active_count()} threads at start"
+    )
+
+
+__all__ = [
+    "ASSEMBLY",
+    "BACKENDS",
+    "BOUND_CLASSES",
+    "DEFAULT_BACKEND",
+    "MODULE_LOOPS",
+    "PY",
+    "RECORDER",
+    "Recorder",
+    "VirtualClockRequested",
+    "bind_mixin",
+    "cpython_module",
+    "describe",
+    "expose_module",
+    "injection_disabled",
+    "install_stdlib_loop_detector",
+    "iter_bound_tests",
+    "new_loop",
+]

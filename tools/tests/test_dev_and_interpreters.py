@@ -1,0 +1,81 @@
+"""tools/interpreters.py (missing Pythons are skipped), tools/dev.py's totals and the
+wheelhouse's empty-test-directory rule."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import dev, interpreters, wheelhouse
+
+
+def fake_python(path: Path, version: str, *, works: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = f"echo {version}" if works else "echo 'pyenv: command not found' >&2; exit 127"
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.skipif(os.name == "nt", reason="fake interpreters are shell scripts")
+def test_the_newest_working_pyenv_build_wins(tmp_path: Path) -> None:
+    versions = tmp_path / "versions"
+    fake_python(versions / "3.12.1" / "bin" / "python3.12", "3.12")
+    newest = fake_python(versions / "3.12.10" / "bin" / "python3.12", "3.12")
+    fake_python(versions / "3.12.11" / "bin" / "python3.12", "3.12", works=False)
+    fake_python(versions / "3.12-dev" / "bin" / "python3.12", "3.12")
+    assert interpreters.find_interpreter("3.12", [tmp_path], path="") == newest
+
+
+@pytest.mark.skipif(os.name == "nt", reason="fake interpreters are shell scripts")
+def test_a_missing_or_broken_interpreter_is_none(tmp_path: Path) -> None:
+    (tmp_path / "versions").mkdir()
+    shims = tmp_path / "shims"
+    fake_python(shims / "python3.13", "3.13", works=False)  # a pyenv shim, inactive
+    fake_python(shims / "python3.14", "3.11")  # lies about its version
+    assert interpreters.find_interpreter("3.13", [tmp_path], path=str(shims)) is None
+    assert interpreters.find_interpreter("3.14", [tmp_path], path=str(shims)) is None
+
+
+def test_path_is_the_fallback(tmp_path: Path) -> None:
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / f"python{version}").symlink_to(sys.executable)
+    assert (
+        interpreters.find_interpreter(version, [], path=str(bindir)) == bindir / f"python{version}"
+    )
+
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" errors="{e}" failures="{f}" skipped="{s}" tests="{t}"/>
+</testsuites>"""
+
+
+def test_dev_totals_sum_the_junit_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dev, "REPORTS", tmp_path)
+    (tmp_path / "tests-3.11--core.xml").write_text(JUNIT.format(e=1, f=2, s=3, t=10))
+    (tmp_path / "tests-3.11--dns.xml").write_text(JUNIT.format(e=0, f=0, s=0, t=5))
+    (tmp_path / "layers--tools.xml").write_text(JUNIT.format(e=0, f=0, s=1, t=7))
+    (tmp_path / "broken--x.xml").write_text("<not xml")
+    assert sorted(dev._totals()) == [("layers", 6, 0, 1), ("tests-3.11", 9, 3, 3)]
+
+
+def test_dev_reads_tool_pins_from_the_constraints_file() -> None:
+    nox_pin, uv_pin = dev._pinned("nox", "uv")
+    assert nox_pin.startswith("nox==") and uv_pin.startswith("uv==")
+
+
+def test_only_an_empty_test_directory_counts_as_nothing_to_run(tmp_path: Path) -> None:
+    assert not wheelhouse.has_test_files(tmp_path / "missing")
+    (tmp_path / "conftest.py").write_text("")
+    (tmp_path / "helpers.py").write_text("")
+    assert not wheelhouse.has_test_files(tmp_path)
+    assert wheelhouse.run_tests(tmp_path, []) == 0
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "test_x.py").write_text("X = 1\n")  # test files that collect nothing
+    assert wheelhouse.has_test_files(tmp_path)
+    assert wheelhouse.run_tests(tmp_path, ["-q"]) == 5
