@@ -18,12 +18,12 @@ import threading
 from typing import Any
 
 from layerloop_core import Handle
-from layerloop_core.abc import Address, Enqueue
+from layerloop_core.abc import Address, BackendKind, Enqueue
 
 
 class FakeBackend:
-    name = "fake"
-    kind = "readiness"
+    name: str = "fake"
+    kind: BackendKind = "readiness"
 
     def __init__(self) -> None:
         self.selector = selectors.DefaultSelector()

@@ -182,7 +182,7 @@ def test_context_argument(loop: asyncio.AbstractEventLoop) -> None:
     assert seen == ["in-ctx"] * 4
     if sys.version_info >= (3, 12) or isinstance(loop, EventLoop):
         for h in (h1, h2, h3, h4):
-            assert h.get_context() is ctx
+            assert h.get_context() is ctx  # type: ignore[attr-defined,unused-ignore]
 
 
 def test_default_context_is_a_copy(loop: asyncio.AbstractEventLoop) -> None:

@@ -175,7 +175,7 @@ def test_custom_handler_runs_in_handle_context(loop: asyncio.AbstractEventLoop) 
 def test_custom_handler_runs_in_task_context(loop: asyncio.AbstractEventLoop) -> None:
     if sys.version_info < (3, 12):
         pytest.skip("asyncio.Task.get_context() is 3.12+")
-    seen: list[str] = []
+    seen: list[str] = []  # type: ignore[unreachable,unused-ignore]
     loop.set_exception_handler(lambda lp, ctx: seen.append(var.get()))
 
     gate = loop.create_future()
@@ -315,7 +315,7 @@ def test_slow_callback_names_callback(
     loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
     loop.set_debug(True)
-    loop.slow_callback_duration = 0.01  # type: ignore[attr-defined]
+    loop.slow_callback_duration = 0.01
     caplog.set_level(logging.WARNING, logger="asyncio")
 
     def slow_function() -> None:
@@ -336,7 +336,7 @@ def test_slow_task_step_names_task(
     loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
     loop.set_debug(True)
-    loop.slow_callback_duration = 0.01  # type: ignore[attr-defined]
+    loop.slow_callback_duration = 0.01
     caplog.set_level(logging.WARNING, logger="asyncio")
 
     async def blocking_coroutine() -> None:
@@ -353,7 +353,7 @@ def test_slow_task_step_names_task(
 def test_no_slow_reports_outside_debug(
     loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    loop.slow_callback_duration = 0.0  # type: ignore[attr-defined]
+    loop.slow_callback_duration = 0.0
     caplog.set_level(logging.DEBUG, logger="asyncio")
     loop.call_soon(time.sleep, 0.01)
     run_briefly(loop)

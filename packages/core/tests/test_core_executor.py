@@ -7,7 +7,7 @@ import concurrent.futures
 import sys
 import threading
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
 
@@ -190,7 +190,7 @@ def test_shutdown_asyncgens_reports_errors(loop: asyncio.AbstractEventLoop) -> N
 
 
 def test_asyncgen_after_shutdown_warns(loop: asyncio.AbstractEventLoop) -> None:
-    async def gen() -> AsyncIterator[int]:
+    async def gen() -> AsyncGenerator[int, None]:
         yield 1
 
     async def main() -> None:

@@ -89,7 +89,7 @@ def test_add_reader_delegates_handle(
     ours.add_reader(b, print, "x")
     handle = backend.readers[b.fileno()]
     assert isinstance(handle, asyncio.Handle)
-    assert handle._args == ("x",)  # type: ignore[attr-defined]
+    assert handle._args == ("x",)
     ours.add_reader(b, print, "y")
     assert handle.cancelled()
     ours.close()
@@ -145,7 +145,7 @@ def test_sock_accept_and_connect(loop: asyncio.AbstractEventLoop) -> None:
             conn, addr = await accept
             with conn:
                 assert conn.gettimeout() == 0
-                return addr == client.getsockname()
+                return bool(addr == client.getsockname())
 
         assert loop.run_until_complete(main())
 
@@ -368,13 +368,14 @@ def test_sock_sendfile_param_errors(
 
 
 def test_getaddrinfo_matches_socket(loop: asyncio.AbstractEventLoop) -> None:
-    for args in [
+    queries: list[tuple[str | None, int | str]] = [
         ("localhost", 80),
         ("127.0.0.1", "443"),
         (None, 0),
-    ]:
-        got = loop.run_until_complete(loop.getaddrinfo(*args, type=socket.SOCK_STREAM))
-        assert got == socket.getaddrinfo(*args, type=socket.SOCK_STREAM)
+    ]
+    for host, port in queries:
+        got = loop.run_until_complete(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        assert got == socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
 def test_getaddrinfo_error(loop: asyncio.AbstractEventLoop) -> None:

@@ -77,7 +77,12 @@ def test_handler_runs_each_time(loop: asyncio.AbstractEventLoop) -> None:
 def test_replace_handler(loop: asyncio.AbstractEventLoop) -> None:
     calls: list[str] = []
     loop.add_signal_handler(signal.SIGUSR1, calls.append, "old")
-    loop.add_signal_handler(signal.SIGUSR1, lambda: (calls.append("new"), loop.stop()))
+
+    def new() -> None:
+        calls.append("new")
+        loop.stop()
+
+    loop.add_signal_handler(signal.SIGUSR1, new)
     loop.call_soon(os.kill, os.getpid(), signal.SIGUSR1)
     loop.run_forever()
     assert calls == ["new"]

@@ -195,7 +195,8 @@ def test_taskgroup_and_gather(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> list[int]:
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(answer()) for _ in range(10)]
-        return [t.result() for t in tasks] + await asyncio.gather(answer(), answer())
+        pair = await asyncio.gather(answer(), answer())
+        return [t.result() for t in tasks] + list(pair)
 
     assert loop.run_until_complete(main()) == [42] * 12
 

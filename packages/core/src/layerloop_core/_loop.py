@@ -15,13 +15,19 @@ One iteration of the run loop (``EventLoop._run``) is:
 
 Thread-safe wakeups are batched.  ``call_soon_threadsafe`` appends its handle first and
 only then reads the two flags; it calls ``backend.wakeup()`` only when the loop may be
-sleeping and no wakeup is pending.  No wakeup is lost: a writer that sees
-``_may_sleep`` false appended before the loop published it, so the loop's later look at
-the ready queue sees the handle and does not block; a writer that sees
-``_wakeup_pending`` true knows that another writer set it after the loop's last clear
-and will call (or has called) ``wakeup()``, which makes the current or the next poll
-return, after which the loop runs everything appended so far.  (Under the GIL these
-attribute loads and stores and ``deque.append`` are sequentially consistent.)
+sleeping and no wakeup is pending, setting ``_wakeup_pending`` just before the call.  No
+wakeup is lost:
+
+* a writer that sees ``_may_sleep`` false appended before the loop published it, so the
+  loop's later look at the ready queue sees the handle and polls without blocking;
+* a writer that sees ``_wakeup_pending`` true appended before the loop's next clear of
+  that flag; the clear happens only after a poll has returned and before the loop counts
+  its batch, so the handle is in that batch.  The poll cannot block forever meanwhile:
+  whoever set the flag calls ``wakeup()`` after setting it, and a wakeup made before or
+  during a poll makes it return.
+
+(Under the GIL these attribute loads and stores and ``deque.append`` are sequentially
+consistent.)
 
 Timers live in a binary heap of ``(when, sequence, handle)`` tuples: comparisons stay in
 C, and the sequence number makes timers due at the same instant run in the order they
@@ -47,7 +53,7 @@ import traceback
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TypeVar, TypeVarTuple, cast
 
 from ._handles import Handle, TimerHandle, caller_stack, describe_callback, describe_handle
@@ -56,6 +62,7 @@ from ._util import fileobj_to_fd
 from .abc import Address, AddrInfo, IOBackend, Resolver
 
 if TYPE_CHECKING:
+    from asyncio import _CoroutineLike
     from collections.abc import AsyncGenerator
     from socket import _GetAddrInfoResult
 
@@ -508,6 +515,10 @@ class EventLoop(asyncio.AbstractEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
+            handle = Handle(callback, args, self, context)
+            handle._source_traceback = caller_stack(1)
+            self._ready.append(handle)
+            return handle
         handle = _new(Handle)
         handle._context = _copy_context() if context is None else context
         handle._loop = self
@@ -515,7 +526,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         handle._args = args
         handle._cancelled = False
         handle._repr = None
-        handle._source_traceback = caller_stack(1) if self._debug else None
+        handle._source_traceback = None
         self._ready.append(handle)
         return handle
 
@@ -530,14 +541,17 @@ class EventLoop(asyncio.AbstractEventLoop):
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-        handle = _new(Handle)
-        handle._context = _copy_context() if context is None else context
-        handle._loop = self
-        handle._callback = callback
-        handle._args = args
-        handle._cancelled = False
-        handle._repr = None
-        handle._source_traceback = caller_stack(1) if self._debug else None
+            handle = Handle(callback, args, self, context)
+            handle._source_traceback = caller_stack(1)
+        else:
+            handle = _new(Handle)
+            handle._context = _copy_context() if context is None else context
+            handle._loop = self
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._repr = None
+            handle._source_traceback = None
         self._ready.append(handle)
         # Append first, then read the flags (see the module docstring).
         if self._may_sleep and not self._wakeup_pending:
@@ -558,17 +572,19 @@ class EventLoop(asyncio.AbstractEventLoop):
         when = _monotonic() + delay
         if self._closed:
             raise RuntimeError("Event loop is closed")
+        timer = _new(TimerHandle)
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = _new(TimerHandle)
+            timer._source_traceback = caller_stack(1)
+        else:
+            timer._source_traceback = None
         timer._context = _copy_context() if context is None else context
         timer._loop = self
         timer._callback = callback
         timer._args = args
         timer._cancelled = False
         timer._repr = None
-        timer._source_traceback = caller_stack(1) if self._debug else None
         timer._when = when
         timer._scheduled = True
         _heappush(self._timers, (when, next(self._timer_seq), timer))
@@ -586,17 +602,19 @@ class EventLoop(asyncio.AbstractEventLoop):
             raise TypeError("when cannot be None")
         if self._closed:
             raise RuntimeError("Event loop is closed")
+        timer = _new(TimerHandle)
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = _new(TimerHandle)
+            timer._source_traceback = caller_stack(1)
+        else:
+            timer._source_traceback = None
         timer._context = _copy_context() if context is None else context
         timer._loop = self
         timer._callback = callback
         timer._args = args
         timer._cancelled = False
         timer._repr = None
-        timer._source_traceback = caller_stack(1) if self._debug else None
         timer._when = when
         timer._scheduled = True
         _heappush(self._timers, (when, next(self._timer_seq), timer))
@@ -628,7 +646,7 @@ class EventLoop(asyncio.AbstractEventLoop):
 
     def create_task(
         self,
-        coro: Coroutine[Any, Any, _T] | Generator[Any, None, _T],
+        coro: _CoroutineLike[_T],
         *,
         name: str | None = None,
         context: contextvars.Context | None = None,

@@ -54,9 +54,9 @@ _AI_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 _NI_NUMERIC = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
 _NI_INLINE_MASK = _NI_NUMERIC | socket.NI_NAMEREQD
 _DIGITS = frozenset("0123456789")
-#: Memoised inline answers kept per resolver.
-_MEMO_SIZE = 256
 _BYTE_DIGITS = frozenset(b"0123456789")
+#: Memoised inline answers kept per resolver, oldest dropped first.
+_MEMO_SIZE = 256
 
 
 def _maybe_numeric_host(host: object) -> bool:
@@ -68,6 +68,16 @@ def _maybe_numeric_host(host: object) -> bool:
         return host.isascii() and (host[:1] in _DIGITS or ":" in host)
     if type(host) is bytes:
         return bool(host) and (host[0] in _BYTE_DIGITS or b":" in host)
+    return False
+
+
+def _maybe_numeric_port(port: object) -> bool:
+    if port is None or type(port) is int:
+        return True
+    if type(port) is str:
+        return port.isascii() and port.isdigit()
+    if type(port) is bytes:
+        return port.isdigit()
     return False
 
 
@@ -94,16 +104,6 @@ def _all_ints(family: object, type: object, proto: object, flags: object) -> boo
         and isinstance(proto, int)
         and isinstance(flags, int)
     )
-
-
-def _maybe_numeric_port(port: object) -> bool:
-    if port is None or type(port) is int:
-        return True
-    if type(port) is str:
-        return port.isascii() and port.isdigit()
-    if type(port) is bytes:
-        return port.isdigit()
-    return False
 
 
 class ThreadedResolver:
@@ -173,8 +173,8 @@ class ThreadedResolver:
                 answer = memo.get(key)
                 if answer is not None:
                     return answer.copy()
-                # typeshed's precise element type is a subtype of AddrInfo's; a list
-                # is invariant, and a copy would cost as much as the lookup.
+                # typeshed's element type is narrower than AddrInfo and a list is
+                # invariant: the values are the same, so cast rather than convert.
                 answer = cast(
                     "list[AddrInfo]",
                     socket.getaddrinfo(host, port, family, type, proto, flags | _AI_NUMERIC),

@@ -195,7 +195,8 @@ def _run(backend: str, debug: bool, command: Sequence[str]) -> int:
 
 
 def _bench(options: argparse.Namespace) -> int:
-    from ._bench import CASES, default_loops, format_report, run_benchmarks  # noqa: PLC0415
+    from ._bench._cases import CASES  # noqa: PLC0415
+    from ._bench._runner import default_loops, format_report, run_benchmarks  # noqa: PLC0415
 
     loops = options.loops.split(",") if options.loops else default_loops()
     cases = options.benchmarks.split(",") if options.benchmarks else list(CASES)

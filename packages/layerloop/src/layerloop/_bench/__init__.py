@@ -1,14 +1,8 @@
-"""The benchmarks behind ``python -m layerloop bench`` (see :mod:`._runner`)."""
+"""The benchmarks behind ``python -m layerloop bench``.
 
-from ._cases import CASES, Case
-from ._runner import Measurement, Report, default_loops, format_report, run_benchmarks
+:mod:`._cases` holds the benchmarks, :mod:`._child` runs one of them on one loop in a
+fresh process, :mod:`._runner` drives the children and prints the table.  Nothing is
+imported here, so a child process loads only what it runs.
+"""
 
-__all__ = [
-    "CASES",
-    "Case",
-    "Measurement",
-    "Report",
-    "default_loops",
-    "format_report",
-    "run_benchmarks",
-]
+__all__: list[str] = []

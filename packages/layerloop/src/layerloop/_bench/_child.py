@@ -1,12 +1,13 @@
 """One benchmark on one loop, in a process of its own.
 
-``python -m layerloop._bench._child LOOP CASE SECONDS REPEAT`` sizes the case so that one
-run takes about SECONDS (the sizing runs double as warm-up), then runs it REPEAT times,
-each time on a new loop, and prints one JSON object on its last line of output.  Exit
-status 3 means the loop is not available here (uvloop not installed, a backend this
-platform lacks); the message says why.
+``python -m layerloop._bench._child LOOP CASE SECONDS REPEAT [OPS]`` sizes the case so
+that one run takes about SECONDS (the sizing runs double as warm-up) unless OPS, the size
+found by an earlier child, is given (then one run of a tenth of it warms up).  It then
+runs the case REPEAT times, each time on a new loop, and prints one JSON object on its
+last line of output.  Exit status 3 means the loop is not available here (uvloop not
+installed, a backend this platform lacks); the message says why.
 
-The parent runs every (case, loop) pair in a fresh interpreter so no loop inherits
+The parent runs every (case, loop) pair in fresh interpreters so no loop inherits
 another's warm caches, imported modules, installed policy or leaked threads.
 """
 
@@ -37,7 +38,9 @@ def make_loop(name: str) -> asyncio.AbstractEventLoop:
         try:
             import uvloop  # noqa: PLC0415  (optional, and only in the uvloop child)
         except ImportError as exc:
-            raise LoopUnavailable(f"uvloop is not installed ({exc})") from None
+            raise LoopUnavailable(
+                f"uvloop is not installed ({exc}); pip install 'layerloop[bench]'"
+            ) from None
         return uvloop.new_event_loop()
     family, _, backend = name.partition("-")
     if family == "layerloop":
@@ -72,10 +75,13 @@ def _size(case: Case, loop_name: str, seconds: float) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 4:
-        print("usage: python -m layerloop._bench._child LOOP CASE SECONDS REPEAT", file=sys.stderr)
+    if len(args) not in (4, 5):
+        print(
+            "usage: python -m layerloop._bench._child LOOP CASE SECONDS REPEAT [OPS]",
+            file=sys.stderr,
+        )
         return 2
-    loop_name, case_name, seconds_text, repeat_text = args
+    loop_name, case_name, seconds_text, repeat_text = args[:4]
     case = CASES[case_name]
     seconds, repeat = float(seconds_text), int(repeat_text)
     try:
@@ -83,7 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoopUnavailable as exc:
         print(json.dumps({"unavailable": str(exc)}))
         return UNAVAILABLE
-    n = _size(case, loop_name, seconds)
+    if len(args) == 5:
+        n = int(args[4])
+        _measure(case, loop_name, max(case.minimum, n // 10))
+    else:
+        n = _size(case, loop_name, seconds)
     samples = []
     for _ in range(repeat):
         ops, elapsed = _measure(case, loop_name, n)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 import layerloop_core
-from conftest import SleepBackend
 from layerloop_core.abc import Resolver
 from layerloop_policy import LoopFactory, loop_factory, run
+from policy_fakes import SleepBackend
 
 
 def new_core_loop() -> layerloop_core.EventLoop:

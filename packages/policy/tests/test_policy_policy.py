@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import layerloop_core
-from conftest import SleepBackend
 from layerloop_policy import EventLoopPolicy, install
+from policy_fakes import SleepBackend
 
 
 class Factory:
@@ -245,3 +245,17 @@ def test_install_with_a_policy_subclass(factory: Factory) -> None:
     assert type(policy) is MyPolicy
     assert asyncio.get_event_loop_policy() is policy
     assert policy.new_event_loop() is factory.made[-1]
+
+
+def test_asyncio_get_event_loop_through_the_installed_policy(pair: Any, factory: Factory) -> None:
+    # The module-level function, as most legacy code calls it, with each policy installed.
+    observations = []
+    for policy in pair:
+        asyncio.set_event_loop_policy(policy)
+        observations.append(observe(asyncio.get_event_loop))
+        observations.append(observe(asyncio.get_event_loop))  # now current: no warning
+    oracle_first, oracle_again, ours_first, ours_again = observations
+    assert ours_first == oracle_first
+    assert ours_again == oracle_again
+    assert ours_again[2] == []
+    assert len(factory.made) == 1

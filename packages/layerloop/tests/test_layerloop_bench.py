@@ -11,8 +11,9 @@ from collections.abc import Callable
 import pytest
 
 import layerloop
-from layerloop._bench import CASES, Measurement, Report, format_report
+from layerloop._bench._cases import CASES
 from layerloop._bench._child import LoopUnavailable, make_loop
+from layerloop._bench._runner import Measurement, Report, format_report
 from layerloop_selector import available_backends
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {

@@ -1,0 +1,85 @@
+"""Integration tests: the assembled loop, CPython's own tests bound to it, type tests.
+
+For the CPython-bound classes (``test_cpython_*.py``, see ``_harness.py``) this file
+
+* applies the exclusions of the running Python (``cpython_exclusions/py3XX.py``) as
+  skips carrying their reason;
+* installs ``layerloop_policy.EventLoopPolicy`` around every test, making
+  ``asyncio.new_event_loop()``, ``asyncio.run()``, ``asyncio.Runner()`` and
+  ``IsolatedAsyncioTestCase`` create our loop on the backend the class expects;
+* fails a test that created a stdlib loop or a loop on another backend, and fails a
+  module whose tests ran without ever creating one of our loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import _harness
+import cpython_exclusions
+import layerloop_policy
+import pytest
+
+_harness.install_stdlib_loop_detector()
+EXCLUSIONS = cpython_exclusions.load(_harness.PY)
+_MODULE_RUNS: dict[str, int] = {}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _harness.describe()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        cls = getattr(item, "cls", None)
+        module = getattr(cls, "layerloop_cpython_module", None)
+        if cls is None or module is None:
+            continue
+        reason = cpython_exclusions.reason_for(EXCLUSIONS, cls, item.name, module)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _layerloop_module_check(request: pytest.FixtureRequest) -> Iterator[None]:
+    name = request.module.__name__
+    yield
+    if not name.startswith("test_cpython_") or _harness.injection_disabled():
+        return
+    ran = _MODULE_RUNS.get(name, 0)
+    if ran and not _harness.MODULE_LOOPS.get(name):
+        pytest.fail(
+            f"{ran} tests of {name} ran and not one created a layerloop loop: the "
+            "injection is not reaching these tests"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _layerloop_injection(request: pytest.FixtureRequest) -> Iterator[None]:
+    cls = request.cls
+    module = getattr(cls, "layerloop_cpython_module", None)
+    if module is None:
+        yield
+        return
+    backend: str = cls.layerloop_backend
+    recorder = _harness.RECORDER
+    recorder.ours.clear()
+    recorder.stdlib.clear()
+    recorder.expected_backend = backend
+    if not _harness.injection_disabled():
+        asyncio.set_event_loop_policy(
+            layerloop_policy.EventLoopPolicy(loop_factory=lambda: _harness.new_loop(backend))
+        )
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop_policy(None)
+        name = request.module.__name__
+        _MODULE_RUNS[name] = _MODULE_RUNS.get(name, 0) + 1
+        _harness.MODULE_LOOPS[name] = _harness.MODULE_LOOPS.get(name, 0) + len(recorder.ours)
+        problems = recorder.problems()
+        recorder.ours.clear()
+        recorder.stdlib.clear()
+    if problems:
+        pytest.fail("the loop under test was not layerloop's: " + "; ".join(problems))

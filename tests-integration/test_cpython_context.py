@@ -1,0 +1,7 @@
+"""CPython's ``test.test_asyncio.test_context`` on layerloop, default backend (see _harness.py)."""
+
+from __future__ import annotations
+
+import _harness
+
+_harness.expose_module(globals(), "test_context")
