@@ -21,7 +21,13 @@ How a CPython test ends up on our loop:
   generator (those tests schedule no timers, so the fake clock plays no part); tests
   that drive the virtual clock are listed in the exclusions, and calling it with a
   generator from a test that is not excluded fails loudly.
-* Per-module rebindings (``REBIND``) replace helpers that build a mocked
+* Tests that patch ``asyncio.base_events.logger`` (the module global through which
+  ``BaseEventLoop.default_exception_handler`` logs) and assert on the mock: our loop
+  logs to the same ``"asyncio"`` logger, and :class:`BaseEventsLoggerForwarder`
+  hands each of its records to whatever object ``asyncio.base_events.logger`` is
+  while a test has it patched, so the assertions (positive and negative) are about
+  what our loop logged.
+* Per-module rebindings replace helpers that build a mocked
   ``BaseEventLoop`` (``test_runners.BaseTest.new_loop``) or a server transport
   (``test_sendfile.SockSendfileMixin.prepare_socksendfile``) with equivalents on our
   loop; the assertions of the tests are unchanged.
@@ -36,10 +42,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import sys
 import threading
 import unittest
-from collections.abc import Iterator, MutableMapping
+import unittest.mock
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +143,20 @@ def injection_disabled() -> bool:
     return os.environ.get("LAYERLOOP_IT_NO_INJECTION") == "1"
 
 
+class BaseEventsLoggerForwarder(logging.Handler):
+    """Forward ``"asyncio"`` log records to a *patched* ``asyncio.base_events.logger``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        module = sys.modules.get("asyncio.base_events")
+        target = getattr(module, "logger", None)
+        if isinstance(target, unittest.mock.NonCallableMock):
+            log = getattr(target, record.levelname.lower())
+            log(record.getMessage(), exc_info=record.exc_info)
+
+
+FORWARDER = BaseEventsLoggerForwarder()
+
+
 # -- the test_utils.TestCase rebinding --------------------------------------------------
 
 
@@ -154,13 +176,21 @@ def _new_test_loop(self: test_utils.TestCase, gen: Any = None) -> asyncio.Abstra
     return loop
 
 
+#: Loop methods a test may replace on the instance (``loop.call_soon = raiser``); such a
+#: loop can no longer run the executor shutdown, so it is only closed.
+_PATCHABLE = ("call_soon", "call_at", "call_later", "create_task", "create_future")
+
+
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    # test_utils.TestCase.close_loop reads loop._default_executor; this is the same
-    # sequence through the public API.
-    if not loop.is_closed():
-        if not loop.is_running():
-            loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
+    # test_utils.TestCase.close_loop reads loop._default_executor: shut the default
+    # executor down if there is one, then close.  This is the same sequence through the
+    # public API (shutting down an executor that was never created does nothing).
+    if loop.is_closed():
+        return
+    patched = any(name in vars(loop) for name in _PATCHABLE)
+    if not loop.is_running() and not patched:
+        loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
 
 
 #: Attributes every bound subclass of ``test_utils.TestCase`` gets.
@@ -211,8 +241,13 @@ def bind_mixin(
     *,
     prefix: str,
     attrs: dict[str, Any] | None = None,
+    shims: dict[str, Callable[[Any], Callable[..., Any]]] | None = None,
 ) -> None:
-    """Subclass ``module.mixin`` + ``test_utils.TestCase`` once per selector backend."""
+    """Subclass ``module.mixin`` + ``test_utils.TestCase`` once per selector backend.
+
+    *shims* maps a private ``BaseEventLoop`` method a test calls to a factory building its
+    public-API equivalent for a given loop; each loop the class creates gets them.
+    """
     mod = cpython_module(module)
     base = getattr(mod, mixin)
     for backend in BACKENDS:
@@ -220,7 +255,10 @@ def bind_mixin(
         def create_event_loop(self: Any, _backend: str = backend) -> asyncio.AbstractEventLoop:
             if injection_disabled():
                 return asyncio.SelectorEventLoop()
-            return new_loop(_backend)
+            loop = new_loop(_backend)
+            for name, make in (shims or {}).items():
+                setattr(loop, name, make(loop))
+            return loop
 
         name = f"{prefix}_{backend}"
         namespace[name] = _bound_class(
@@ -279,6 +317,7 @@ __all__ = [
     "BACKENDS",
     "BOUND_CLASSES",
     "DEFAULT_BACKEND",
+    "FORWARDER",
     "MODULE_LOOPS",
     "PY",
     "RECORDER",

@@ -3,12 +3,35 @@
 Subclassed the way CPython binds it to its own selector loops (one tiny class per
 backend, ``create_event_loop`` returning the loop under test), but without
 ``UnixEventLoopTestsMixin``, whose only addition is a child watcher for the subprocess
-tests (a later issue).  The transport, pipe and subprocess tests are skipped with the
-reason listed in ``cpython_exclusions``.
+tests (a later issue).  The transport, pipe and server tests are skipped with the reason
+listed in ``cpython_exclusions``.
+
+``test_prompt_cancellation`` ends, after its assertions, with
+``loop._stop_serving(r)``: ``BaseSelectorEventLoop``'s private "stop watching this
+socket and close it".  Each loop gets exactly that, built from the public API.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import Callable
+
 import _harness
 
-_harness.bind_mixin(globals(), "test_events", "EventLoopTestsMixin", prefix="EventLoopTests")
+
+def _stop_serving(loop: asyncio.AbstractEventLoop) -> Callable[[socket.socket], None]:
+    def stop_serving(sock: socket.socket) -> None:
+        loop.remove_reader(sock)
+        sock.close()
+
+    return stop_serving
+
+
+_harness.bind_mixin(
+    globals(),
+    "test_events",
+    "EventLoopTestsMixin",
+    prefix="EventLoopTests",
+    shims={"_stop_serving": _stop_serving},
+)

@@ -21,10 +21,45 @@ import importlib
 TRANSPORTS = "needs transports (later issue)"
 SUBPROCESS = "needs subprocesses (later issue)"
 
+# Tests of CPython's private internals or of its fake loop.  Each reason says what the
+# test depends on and, where the property it checks applies to any loop, where layerloop
+# checks that property instead.
+
 #: test_utils.TestLoop drives time from a generator; our loop runs on the real clock.
 VIRTUAL_CLOCK = (
     "drives test_utils.TestLoop's virtual clock (a BaseEventLoop whose time() is fed by a "
-    "generator) and asserts exact fake timestamps: not a property of any real loop"
+    "generator) and asserts exact fake timestamps: a test of the fake loop, not of a loop"
+)
+SELF_PIPE = (
+    "asserts BaseSelectorEventLoop's private self-pipe attributes (_internal_fds, _csock, "
+    "_ssock); layerloop's wakeups are the backend's (layerloop_testing.BackendSuite "
+    "wakeup tests, run by test_conformance.py)"
+)
+TIMEOUT_ROUNDING = (
+    "counts calls of the private BaseEventLoop._run_once; the property it checks (sub-"
+    "millisecond timeouts are not rounded down into a busy loop) is "
+    "layerloop_testing.BackendSuite.test_sub_millisecond_timeouts_are_not_rounded_down, "
+    "run on every backend by test_conformance.py"
+)
+RUN_ONCE = (
+    "steps the loop by calling the private BaseEventLoop._run_once(); the behaviour it "
+    "then checks (a pending task destroyed is reported to the exception handler) is "
+    "covered by test_tasks' other 'destroyed pending' tests"
+)
+BASE_EVENTS_PRIVATE = (
+    "patches asyncio.base_events.BaseEventLoop.call_exception_handler on CPython's class, "
+    "which layerloop's loop does not derive from (the rules forbid it), so the assertion "
+    "could never fail"
+)
+IS_DEBUG_MODE_PATCH = (
+    "patches the private asyncio.coroutines._is_debug_mode, which BaseEventLoop.__init__ "
+    "reads for its default debug flag; layerloop derives the same default from "
+    "PYTHONASYNCIODEBUG and -X dev itself (the debug=True/False halves of this test are "
+    "the same as test_non_debug/test_debug of RunnerTests, which run)"
+)
+STDLIB_LOOP_BY_DESIGN = (
+    "runs asyncio.run(loop_factory=asyncio.EventLoop) and asserts the loop is asyncio's "
+    "SelectorEventLoop: a test of the stdlib loop by design"
 )
 
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import sys
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -407,3 +408,28 @@ def test_base_exceptions_escape_run_forever(
     loop.call_soon(loop.stop)
     loop.run_forever()
     assert calls == [1]
+
+
+def test_loop_does_not_keep_last_callback_alive(loop: asyncio.AbstractEventLoop) -> None:
+    """While the loop sleeps, the callbacks it ran are released with their arguments."""
+
+    class Payload:
+        pass
+
+    def consume(payload: Payload) -> None:
+        pass
+
+    alive_while_sleeping: list[bool] = []
+    payload = Payload()
+    ref = weakref.ref(payload)
+
+    def probe() -> None:
+        time.sleep(0.1)  # the loop is asleep in poll by now
+        alive_while_sleeping.append(ref() is not None)
+        loop.call_soon_threadsafe(loop.stop)
+
+    loop.call_soon(consume, payload)
+    del payload
+    threading.Thread(target=probe).start()
+    loop.run_forever()
+    assert alive_while_sleeping == [False]

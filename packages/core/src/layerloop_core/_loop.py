@@ -287,6 +287,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         resolution = self._clock_resolution
         # Any: the backends enqueue asyncio.Handle objects, whose slots typeshed omits.
         handle: Any = None
+        args: Any = None
         while True:
             if self._timer_cancelled_count:
                 self._prune_timers()
@@ -346,7 +347,8 @@ class EventLoop(asyncio.AbstractEventLoop):
                         self._report_callback_error(handle, exc)
                         continue
                     break
-                handle = None  # do not keep the last callback (and its args) alive
+                # Do not keep the last callback and its arguments alive while sleeping.
+                handle = args = None
             if self._stopping:
                 break
 
