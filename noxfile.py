@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools import packages as repo  # noqa: E402
 from tools.interpreters import find_interpreter, pyenv_roots  # noqa: E402
-from tools.wheelhouse import PYTEST_ARGS, has_test_files  # noqa: E402
+from tools.wheelhouse import PYTEST_ARGS, has_test_files, write_crash_report  # noqa: E402
 
 nox.needs_version = ">=2025.2.9"
 
@@ -131,11 +131,11 @@ def _test_requirements(pkgs: list[repo.Package]) -> list[str]:
     return reqs
 
 
-def _report(session: nox.Session, label: str) -> str:
+def _report_path(session: nox.Session, label: str) -> Path:
     REPORTS.mkdir(parents=True, exist_ok=True)
     path = REPORTS / f"{session.name}--{label}.xml"
     path.unlink(missing_ok=True)
-    return f"--junitxml={path}"
+    return path
 
 
 def _pytest(session: nox.Session, directory: Path, label: str) -> bool:
@@ -145,9 +145,12 @@ def _pytest(session: nox.Session, directory: Path, label: str) -> bool:
     if not has_test_files(directory):
         session.warn(f"{rel}: no test files yet, nothing to run")
         return True
+    report = _report_path(session, label)
     try:
-        session.run("pytest", str(rel), *PYTEST_ARGS, _report(session, label), *session.posargs)
+        session.run("pytest", str(rel), *PYTEST_ARGS, f"--junitxml={report}", *session.posargs)
     except nox.command.CommandFailed:
+        if not report.exists():
+            write_crash_report(report, f"{session.name} {rel}")
         return False
     return True
 

@@ -32,14 +32,22 @@ def pytest_report_header(config: pytest.Config) -> str:
     return _harness.describe()
 
 
+#: CPython's own per-test bound (test.support.SHORT_TIMEOUT): a hang becomes a failure.
+_CPYTHON_TEST_TIMEOUT = 30
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("LAYERLOOP_IT_RUN_EXCLUDED") == "1":
-        return  # run the excluded tests too: which ones pass now that a layer landed?
+    run_excluded = os.environ.get("LAYERLOOP_IT_RUN_EXCLUDED") == "1"
+    with_timeout = config.pluginmanager.hasplugin("timeout")
     for item in items:
         cls = getattr(item, "cls", None)
         module = getattr(cls, "layerloop_cpython_module", None)
         if cls is None or module is None:
             continue
+        if with_timeout:
+            item.add_marker(pytest.mark.timeout(_CPYTHON_TEST_TIMEOUT))
+        if run_excluded:
+            continue  # which excluded tests pass now that a later layer landed?
         reason = cpython_exclusions.reason_for(EXCLUSIONS, cls, item.name, module)
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))

@@ -6,33 +6,26 @@ line per violation when the contract is broken::
     packages/dns/src/layerloop_dns/_resolver.py:3:0: LL001 layerloop-dns imports
     layerloop_selector, which is not among its declared dependencies (layerloop-core)
 
-What is checked, and where:
+What is checked ("src" is packages/*/src, "tests" packages/*/tests, "integration"
+tests-integration/):
 
-=====  ==========================================================  ====  =======  =====
-code   rule                                                        src   tests    integ
-=====  ==========================================================  ====  =======  =====
-LL001  a package imports only itself and the layerloop             yes   yes [1]_ no
-       distributions its ``pyproject.toml`` declares
-LL003  no private module or name (``_x``) of another layerloop      yes   yes      no
-       package: ``layerloop_core._loop``, ``layerloop_core._x``
-LL004  names taken from another package's module are in that        yes   yes      no
-       module's static ``__all__`` (or are public submodules)
-LL005  each package's ``__init__.py`` has a static ``__all__``      yes   --       --
-       naming only what it binds
-LL010  no private asyncio module (``asyncio.base_events``,          yes   yes      yes
-       ``selector_events``, ``unix_events``, ``sslproto``...)
-LL011  no private asyncio name (``asyncio.events._x``, ``asyncio._x``)  yes   no       no
-       except the six asyncio exports in its ``__all__`` for
-       third-party loops (``asyncio._set_running_loop``...)
-LL012  ``BaseEventLoop`` is never named; no class derives from       yes   [2]_     [2]_
-       asyncio's concrete loops (BaseEventLoop, SelectorEventLoop,
-       ProactorEventLoop, EventLoop)
-=====  ==========================================================  ====  =======  =====
-
-.. [1] the tests may also import the layerloop distributions of the package's
-   ``[dependency-groups] test`` group.
-.. [2] only subclassing is checked in tests: a test may assert that a loop is *not* a
-   ``BaseEventLoop``.
+LL001  a package imports only itself and the layerloop distributions its
+       ``pyproject.toml`` declares (src; tests, which may also import the layerloop
+       distributions of the package's ``[dependency-groups] test``)
+LL003  no private module or name (``_x``) of another layerloop package:
+       ``layerloop_core._loop``, ``layerloop_core._x``, ``EventLoop._x`` (src, tests)
+LL004  names taken from another package's module are in that module's static
+       ``__all__``, or are public submodules (src, tests)
+LL005  each package's ``__init__.py`` has a literal ``__all__`` naming only what it binds
+LL010  no private asyncio module: ``asyncio.base_events``, ``selector_events``,
+       ``unix_events``, ``sslproto``, ``staggered``... (src, tests, integration)
+LL011  no private asyncio name (``asyncio.events._x``, ``asyncio._x``), except the six
+       that ``asyncio.__all__`` exports for third-party loops
+       (``asyncio._set_running_loop``...) and except under ``if TYPE_CHECKING:``, where
+       typeshed's private aliases such as ``asyncio._CoroutineLike`` live (src)
+LL012  ``BaseEventLoop`` is never named (src), and no class derives from asyncio's
+       concrete loops: BaseEventLoop, SelectorEventLoop, ProactorEventLoop, EventLoop
+       (src, tests, integration: a test may still assert a loop is *not* one)
 
 Test files that bind CPython's own ``test.test_asyncio`` to our loop may need what the
 rules above forbid; a file carrying the comment ``# layerloop-check: cpython-test-binding``
@@ -254,6 +247,7 @@ class _FileChecker(ast.NodeVisitor):
         self.aliases: dict[str, str] = {}  # local name -> fully qualified dotted path
         self.violations: list[Violation] = []
         self._seen: set[tuple[int, int, str]] = set()
+        self.type_checking = 0  # depth of `if TYPE_CHECKING:` blocks being visited
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -278,14 +272,17 @@ class _FileChecker(ast.NodeVisitor):
         if len(parts) < 2:
             return
         sub = parts[1]
+        # Typeshed's private aliases (asyncio._CoroutineLike...) exist only in the stubs:
+        # naming them for the type checker is allowed, using a private name at run time not.
+        check_names = self.scope is Scope.SRC and not self.type_checking
         if sub in ASYNCIO_PRIVATE_MODULES or (
-            _is_private(sub) and sub not in ASYNCIO_SANCTIONED_PRIVATE and self.scope is Scope.SRC
+            _is_private(sub) and sub not in ASYNCIO_SANCTIONED_PRIVATE and check_names
         ):
             kind = "module" if sub in ASYNCIO_PRIVATE_MODULES else "name"
             code = "LL010" if kind == "module" else "LL011"
             self.report(node, code, f"asyncio.{sub} is a private asyncio {kind}")
             return
-        if len(parts) >= 3 and _is_private(parts[2]) and self.scope is Scope.SRC:
+        if len(parts) >= 3 and _is_private(parts[2]) and check_names:
             hint = (
                 f" (use asyncio.{parts[2]}, which asyncio exports in __all__)"
                 if parts[2] in ASYNCIO_SANCTIONED_PRIVATE
@@ -434,6 +431,22 @@ class _FileChecker(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if self.scope is Scope.SRC and node.id == "BaseEventLoop":
             self.report(node, "LL012", "BaseEventLoop must not be used")
+
+    def visit_If(self, node: ast.If) -> None:
+        test = node.test
+        guarded = (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+            isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+        )
+        if not guarded:
+            self.generic_visit(node)
+            return
+        self.visit(test)
+        self.type_checking += 1
+        for stmt in node.body:
+            self.visit(stmt)
+        self.type_checking -= 1
+        for stmt in node.orelse:
+            self.visit(stmt)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for base in node.bases:

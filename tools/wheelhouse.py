@@ -33,6 +33,7 @@ import sys
 import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -48,14 +49,22 @@ from tools.packages import (
     normalize,
 )
 
-__all__ = ["PYTEST_ARGS", "build", "has_test_files", "install", "main", "run_tests"]
+__all__ = [
+    "PYTEST_ARGS",
+    "build",
+    "has_test_files",
+    "install",
+    "main",
+    "run_tests",
+    "write_crash_report",
+]
 
 CONSTRAINTS = REPO_ROOT / "tools" / "constraints.txt"
 
 #: Options every pytest run of this repository gets: a hung test fails (the thread method
 #: dumps every thread's stack, then exits) instead of eating the CI budget.  The thread
 #: method is used because tests exercise SIGALRM themselves.
-PYTEST_ARGS = ("--timeout=120", "--timeout-method=thread", "-p", "no:cacheprovider")
+PYTEST_ARGS = ("--timeout=60", "--timeout-method=thread", "-p", "no:cacheprovider")
 
 
 def _uv() -> list[str]:
@@ -167,6 +176,21 @@ def has_test_files(directory: Path) -> bool:
         p.name.startswith("test_") or p.name.endswith("_test.py")
         for p in directory.rglob("*.py")
         if "__pycache__" not in p.parts
+    )
+
+
+def write_crash_report(path: Path, label: str) -> None:
+    """A JUnit report with one error, for a pytest run that died without writing its own
+    (pytest-timeout ends a hung run with ``os._exit``): the run still counts as failed in
+    the totals ``tools/dev.py test`` prints."""
+    text = f"{label}: pytest ended without a report (a hang killed by --timeout?)"
+    attr = {'"': "&quot;"}
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<testsuites><testsuite name="{escape(label, attr)}" tests="1" errors="1" '
+        f'failures="0" skipped="0"><testcase classname="pytest" name="{escape(text, attr)}">'
+        f'<error message="{escape(text, attr)}"/></testcase></testsuite></testsuites>\n',
+        encoding="utf-8",
     )
 
 

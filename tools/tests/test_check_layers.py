@@ -213,6 +213,25 @@ def test_a_private_asyncio_name_fails(repo: FakeRepo, source: str) -> None:
     assert [c[0] for c in codes(repo)] == ["LL011"]
 
 
+def test_typeshed_private_aliases_may_be_named_for_the_type_checker_only(
+    repo: FakeRepo,
+) -> None:
+    repo.write(
+        f"{CORE}/_x.py",
+        "import typing\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from asyncio import _CoroutineLike\nif typing.TYPE_CHECKING:\n"
+        "    from asyncio.tasks import _TaskCompatibleCoro\nelse:\n"
+        "    from asyncio.events import _get_event_loop\n",
+    )
+    repo.write(f"{CORE}/_y.py", "if TYPE_CHECKING:\n    import asyncio.base_events\n")
+    repo.write(f"{CORE}/_z.py", "from asyncio import _CoroutineLike\n")
+    assert codes(repo) == [
+        ("LL011", f"{CORE}/_x.py", 8),
+        ("LL010", f"{CORE}/_y.py", 2),
+        ("LL011", f"{CORE}/_z.py", 1),
+    ]
+
+
 def test_public_asyncio_and_its_sanctioned_exports_pass(repo: FakeRepo) -> None:
     repo.write(
         f"{CORE}/_x.py",

@@ -79,3 +79,10 @@ def test_only_an_empty_test_directory_counts_as_nothing_to_run(tmp_path: Path) -
     (tmp_path / "sub" / "test_x.py").write_text("X = 1\n")  # test files that collect nothing
     assert wheelhouse.has_test_files(tmp_path)
     assert wheelhouse.run_tests(tmp_path, ["-q"]) == 5
+
+
+def test_a_crashed_run_counts_as_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dev, "REPORTS", tmp_path)
+    wheelhouse.write_crash_report(tmp_path / "tests-3.12--testing.xml", 'tests-3.12 "x" <&>')
+    (tmp_path / "tests-3.12--core.xml").write_text(JUNIT.format(e=0, f=0, s=0, t=4))
+    assert dev._totals() == [("tests-3.12", 4, 1, 0)]

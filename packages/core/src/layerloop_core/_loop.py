@@ -96,6 +96,8 @@ DEBUG_ORIGIN_DEPTH: Final = 10
 
 _monotonic = time.monotonic
 _new = object.__new__
+_popleft = deque.popleft
+_repeat = itertools.repeat
 _copy_context = contextvars.copy_context
 _get_ident = threading.get_ident
 _heappush = heapq.heappush
@@ -278,7 +280,6 @@ class EventLoop(asyncio.AbstractEventLoop):
         # Everything the iteration touches is bound to a local once: attribute lookups
         # on self are paid per iteration only where the value can change meanwhile.
         ready = self._ready
-        popleft = ready.popleft
         enqueue = ready.append
         timers = self._timers
         poll = self._backend.poll
@@ -320,16 +321,16 @@ class EventLoop(asyncio.AbstractEventLoop):
 
             # Run exactly what is ready now.  The try/except wraps the whole batch, not
             # each handle; after reporting a failed callback the batch is re-entered
-            # with the same iterator, which remembers how many handles are left.  (A
-            # range iterator per iteration, rather than a decremented int per handle.)
+            # with the same iterator, which remembers how many handles are left.  The
+            # iterator pops the handles in C (map over repeat): two small objects per
+            # iteration instead of an int object and a method call per handle.
             if self._debug:
                 self._run_batch_debug(len(ready))
             else:
-                batch = iter(range(len(ready)))
+                batch = map(_popleft, _repeat(ready, len(ready)))
                 while True:
                     try:
-                        for _ in batch:
-                            handle = popleft()
+                        for handle in batch:
                             if handle._cancelled:
                                 continue
                             # Spelled out by arity: run(cb, *args) builds a list and a
@@ -669,6 +670,12 @@ class EventLoop(asyncio.AbstractEventLoop):
         """
         if self._closed:
             raise RuntimeError("Event loop is closed")
+        if self._task_factory is None and eager_start is None and not kwargs:
+            # The common case, without building a keyword dictionary.
+            task: asyncio.Task[_T] = asyncio.Task(coro, loop=self, name=name, context=context)
+            if self._debug:
+                _drop_own_frame(task)
+            return task
         if name is not None:
             kwargs["name"] = name
         if context is not None:
@@ -681,7 +688,7 @@ class EventLoop(asyncio.AbstractEventLoop):
                         return asyncio.Task(coro, loop=self, **kwargs)
                 else:
                     kwargs["eager_start"] = eager_start
-            task: asyncio.Task[_T] = factory(self, coro, **kwargs)
+            task = factory(self, coro, **kwargs)
             return task
         if eager_start:
             if sys.version_info >= (3, 12):
@@ -692,9 +699,8 @@ class EventLoop(asyncio.AbstractEventLoop):
                     "asyncio.Task cannot start eagerly on this version"
                 )
         task = asyncio.Task(coro, loop=self, **kwargs)
-        tb = task._source_traceback  # type: ignore[attr-defined]
-        if tb:
-            del tb[-1]
+        if self._debug:
+            _drop_own_frame(task)
         return task
 
     def set_task_factory(self, factory: Any) -> None:
@@ -1289,6 +1295,13 @@ class EventLoop(asyncio.AbstractEventLoop):
 
 
 _EAGER_FACTORY: Any = getattr(asyncio, "eager_task_factory", None)
+
+
+def _drop_own_frame(task: asyncio.Task[Any]) -> None:
+    # The creation traceback should end where the caller called create_task.
+    stack = getattr(task, "_source_traceback", None)
+    if stack:
+        del stack[-1]
 
 
 def _format_stack(stack: Any) -> str:

@@ -5,41 +5,57 @@ Facts this module relies on
 
 * ``getaddrinfo`` parses the host as an address literal *before* it considers any name
   service: glibc tries ``inet_aton`` (so ``127.1`` and ``0x7f.1`` are literals too), then
-  ``inet_pton(AF_INET6)`` with an optional ``%zone`` suffix, and only then NSS (files,
-  DNS, ...).  ``AI_NUMERICHOST`` does not change that parse; it only forbids the NSS step
-  when the parse fails.  ``AI_NUMERICSERV`` likewise only forbids the ``/etc/services``
-  lookup for a port that is not a number.  So for any input where the call *with* both
-  flags succeeds, the call without them takes the same code path and returns the same
-  list, in the same order, canonical name included.  When it fails, we know nothing and
-  make the ordinary call instead, so errors are always the ordinary call's errors.
-* With both flags the call does no blocking I/O: a literal is parsed in memory, and a
-  zone suffix (``fe80::1%eth0``) costs one ``if_nametoindex`` syscall.  It takes a few
-  microseconds; a hop to the default executor and back costs tens.
-* What the C library answers for a literal without a zone suffix, without
-  ``AI_ADDRCONFIG``, is a pure function of the arguments: one address, expanded into
-  the socket types asked for, in a fixed order (glibc's RFC 3484 sort compares
-  addresses only, and keeps equal ones in order).  Those answers are memoised per
-  resolver, which makes a repeated lookup of the same literal (every connection to
-  ``127.0.0.1:6379``...) cost a dict lookup instead of the libc call and the socket
-  module's enum conversions.  Everything else can change under us and is never
-  cached: zone suffixes map to interface indexes, which change as interfaces come and
-  go; ``AI_ADDRCONFIG`` depends on the configured addresses; the wildcard (``None``)
-  answer is ordered by ``/etc/gai.conf``; names and services come from files and
-  servers that are edited at run time.  Errors are never cached either.
+  ``inet_pton(AF_INET6)`` on the text before the first ``%``, whose remainder is a
+  zone, and only then NSS (files, DNS, ...).  ``AI_NUMERICHOST`` does not change that
+  parse; it only forbids the NSS step when the parse fails.  ``AI_NUMERICSERV``
+  likewise only forbids the ``/etc/services`` lookup for a port that is not a number.
+  So for any input where the call *with* both flags succeeds, the call without them
+  takes the same code path and returns the same list, in the same order, canonical
+  name included.  When it fails, we know nothing and make the ordinary call instead,
+  so errors are always the ordinary call's errors.
+* With both flags the call does no blocking I/O, but it is not cheap either (4-7 µs):
+  glibc sorts every answer of more than one entry by RFC 3484, which opens and
+  connects a UDP socket per distinct address to learn its source address.
+* For the common queries glibc's answer is a pure function of the arguments, and
+  :func:`_synthesise` builds it in Python (the rules below are glibc's; other C
+  libraries order and filter entries differently, so elsewhere the inline call
+  answers).  Host: an IPv4 literal that ``inet_pton`` accepts (dotted quad, no
+  leading zeros: then ``inet_aton`` reads it the same way and ``inet_ntop`` gives it
+  back unchanged), an IPv6 literal (given back in ``inet_ntop``'s form, flow info 0)
+  with an optional zone, or ``None`` with a family (``AI_PASSIVE``: the wildcard
+  address, else loopback).  The zone of a link-local or link/node-local multicast
+  address is first looked up as an interface name (``if_nametoindex``, a live
+  syscall: interfaces come and go), for any address it may be a decimal number up to
+  2**32-1, and anything else is an error.  Entries, per ``(socktype, protocol)``:
+  ``(0, 0)`` gives ``STREAM/6, DGRAM/17, RAW/0`` in that order; ``(0 or STREAM, 6)``
+  and ``(STREAM, 0)`` give ``STREAM/6``; ``(0 or DGRAM, 17)`` and ``(DGRAM, 0)``
+  give ``DGRAM/17``; ``(RAW, p)`` gives ``RAW/p`` but only without a port.  The RFC
+  3484 sort compares addresses and keeps equal ones in order, so one address keeps
+  this order.  ``AI_CANONNAME`` puts the host text, as given, on the first entry.
+  ``AI_PASSIVE`` matters only without a host; the ``NUMERIC`` flags change nothing
+  on success.
+* Not synthesised (the inline call or the executor answers, as exactly as ever):
+  other flags (``AI_ADDRCONFIG`` depends on the configured addresses, the
+  ``AI_V4MAPPED`` family), ``None`` without a family (two addresses, whose order the
+  RFC 3484 sort takes from the routing table and ``/etc/gai.conf``), a literal of the
+  other family than the one asked for, ports outside 0-65535 (glibc truncates them to
+  16 bits), other socket types and protocols, and every query that is an error.
 * ``getnameinfo`` with ``NI_NUMERICHOST | NI_NUMERICSERV`` formats the address and port
   without any lookup (the :mod:`socket` wrapper itself insists on a numeric host).
   ``NI_NAMEREQD`` is left to the executor: asking for a name and forbidding its lookup
   is contradictory and libcs disagree on what it means.
 
-The cheap pre-checks below (:func:`_maybe_numeric_host`, :func:`_maybe_numeric_port`)
-only decide whether the inline attempt is worth making; they never decide the answer.
+Nothing is cached: a synthesised answer costs about what a dictionary of answers would,
+and every other answer depends on the machine's state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
+import sys
 import time
 from typing import cast
 
@@ -50,13 +66,199 @@ __all__ = ["ThreadedResolver"]
 
 logger = logging.getLogger("asyncio")
 
-_AI_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
-_NI_NUMERIC = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
-_NI_INLINE_MASK = _NI_NUMERIC | socket.NI_NAMEREQD
+# Plain ints: arithmetic on the socket module's IntFlag members runs enum code in Python.
+_AI_NUMERIC = int(socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+_AI_CANONNAME = int(socket.AI_CANONNAME)
+_AI_PASSIVE = int(socket.AI_PASSIVE)
+#: Every flag that changes nothing in a synthesised answer or is handled by it.
+_AI_NOT_SYNTHESISED = ~(_AI_NUMERIC | _AI_CANONNAME | _AI_PASSIVE)
+_NI_NUMERIC = int(socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)
+_NI_INLINE_MASK = _NI_NUMERIC | int(socket.NI_NAMEREQD)
 _DIGITS = frozenset("0123456789")
 _BYTE_DIGITS = frozenset(b"0123456789")
-#: Memoised inline answers kept per resolver, oldest dropped first.
-_MEMO_SIZE = 256
+
+_AF_INET = socket.AddressFamily.AF_INET
+_AF_INET6 = socket.AddressFamily.AF_INET6
+_inet_pton = socket.inet_pton
+_inet_ntop = socket.inet_ntop
+
+#: One entry of an answer before the address is known: (family, type, protocol).
+_Shape = tuple[socket.AddressFamily, socket.SocketKind, int]
+
+
+def _is_glibc() -> bool:
+    if sys.platform != "linux":
+        return False
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError):  # musl has no such name
+        return False
+
+
+#: Whether :func:`_synthesise` may answer (its rules are glibc's).
+_SYNTHESIS = _is_glibc()
+
+
+def _shapes(
+    family: socket.AddressFamily, *, with_port: bool
+) -> dict[tuple[int, int], tuple[_Shape, ...]]:
+    stream = (family, socket.SocketKind.SOCK_STREAM, socket.IPPROTO_TCP)
+    dgram = (family, socket.SocketKind.SOCK_DGRAM, socket.IPPROTO_UDP)
+    # Plain int keys: a lookup compares keys, and int == IntEnum member is slow.
+    tcp, udp = int(socket.IPPROTO_TCP), int(socket.IPPROTO_UDP)
+    sock_stream, sock_dgram, raw = (
+        int(socket.SOCK_STREAM),
+        int(socket.SOCK_DGRAM),
+        int(socket.SOCK_RAW),
+    )
+    shapes: dict[tuple[int, int], tuple[_Shape, ...]] = {
+        (0, 0): (stream, dgram, (family, socket.SocketKind.SOCK_RAW, 0)),
+        (0, tcp): (stream,),
+        (0, udp): (dgram,),
+        (sock_stream, 0): (stream,),
+        (sock_stream, tcp): (stream,),
+        (sock_dgram, 0): (dgram,),
+        (sock_dgram, udp): (dgram,),
+    }
+    if not with_port:  # a raw socket has no port: glibc refuses one (EAI_SERVICE)
+        for proto in (0, tcp, udp):
+            shapes[raw, proto] = ((family, socket.SocketKind.SOCK_RAW, proto),)
+    return shapes
+
+
+# The answer's entries by (type, proto), per address family and port presence.  Keys
+# are plain ints; IntEnum members hash and compare equal to them.
+_V4_PORT = _shapes(_AF_INET, with_port=True)
+_V4_NO_PORT = _shapes(_AF_INET, with_port=False)
+_V6_PORT = _shapes(_AF_INET6, with_port=True)
+_V6_NO_PORT = _shapes(_AF_INET6, with_port=False)
+
+
+def _scope_id(packed: bytes, zone: str) -> int:
+    """glibc's reading of an IPv6 zone, or -1 where getaddrinfo fails."""
+    first, second = packed[0], packed[1]
+    if (first == 0xFE and second & 0xC0 == 0x80) or (first == 0xFF and second & 0x0F in (1, 2)):
+        # Link-local unicast, node- or link-local multicast: an interface name first.
+        try:
+            return socket.if_nametoindex(zone)
+        except (OSError, ValueError):
+            pass
+    if zone.isdigit():  # ASCII digits: the host was checked ASCII
+        digits = zone.lstrip("0")
+        if len(digits) <= 10:  # else too big, and int() might refuse the length
+            number = int(digits or "0")
+            if number <= 0xFFFFFFFF:
+                return number
+    return -1
+
+
+def _synthesise(  # noqa: C901, PLR0911, PLR0912 - one flat pass is the fast path
+    host: bytes | str | None,
+    port: bytes | str | int | None,
+    family: int,
+    socktype: int,
+    proto: int,
+    flags: int,
+) -> list[AddrInfo] | None:
+    """glibc's ``getaddrinfo`` answer when the rules in the module doc cover the query,
+    else ``None`` (including every query that would be an error)."""
+    if type(port) is int:  # exactly int: the socket module refuses bool and subclasses
+        if port < 0 or port > 0xFFFF:
+            return None
+        number = port
+        with_port = True
+    elif port is None:
+        number = 0
+        with_port = False
+    elif type(port) is str:
+        if not (port.isascii() and port.isdigit() and len(port) <= 5):
+            return None
+        number = int(port)
+        if number > 0xFFFF:
+            return None
+        with_port = True
+    elif type(port) is bytes:
+        if not (port.isdigit() and len(port) <= 5):
+            return None
+        number = int(port)
+        if number > 0xFFFF:
+            return None
+        with_port = True
+    else:
+        return None
+    # isinstance: a float equal to an int would match the tables, the socket module
+    # refuses it.
+    if not (
+        isinstance(flags, int)
+        and isinstance(family, int)
+        and isinstance(socktype, int)
+        and isinstance(proto, int)
+    ) or flags & _AI_NOT_SYNTHESISED:
+        return None
+    if type(host) is str:
+        # The socket module IDNA-encodes a str host: ASCII passes unchanged unless a
+        # label is 64 characters or longer (then it raises).
+        if not host.isascii() or len(host) > 63:
+            return None
+        text = host
+    elif type(host) is bytes:
+        try:
+            text = host.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    elif host is None:
+        if not with_port or flags & _AI_CANONNAME:
+            return None  # EAI_NONAME and EAI_BADFLAGS
+        passive = flags & _AI_PASSIVE
+        sockaddr: tuple[str, int] | tuple[str, int, int, int]
+        if family == _AF_INET:
+            shapes = _V4_PORT.get((socktype, proto))
+            sockaddr = ("0.0.0.0" if passive else "127.0.0.1", number)
+        elif family == _AF_INET6:
+            shapes = _V6_PORT.get((socktype, proto))
+            sockaddr = ("::" if passive else "::1", number, 0, 0)
+        else:
+            return None
+        if shapes is None:
+            return None
+        return [(f, k, p, "", sockaddr) for f, k, p in shapes]
+    else:
+        return None
+    if ":" in text:
+        if family != 0 and family != _AF_INET6:
+            return None
+        address, percent, zone = text.partition("%")
+        try:
+            packed = _inet_pton(_AF_INET6, address)
+        except (OSError, ValueError):
+            return None
+        if percent:
+            scope_id = _scope_id(packed, zone)
+            if scope_id < 0:
+                return None
+        else:
+            scope_id = 0
+        shapes = (_V6_PORT if with_port else _V6_NO_PORT).get((socktype, proto))
+        sockaddr = (_inet_ntop(_AF_INET6, packed), number, 0, scope_id)
+    else:
+        if family != 0 and family != _AF_INET:
+            return None
+        try:
+            _inet_pton(_AF_INET, text)
+        except (OSError, ValueError):
+            return None  # maybe an inet_aton form ("127.1"): the inline call decides
+        shapes = (_V4_PORT if with_port else _V4_NO_PORT).get((socktype, proto))
+        sockaddr = (text, number)
+    if shapes is None:
+        return None
+    if len(shapes) == 1:
+        f, k, p = shapes[0]
+        return [(f, k, p, text if flags & _AI_CANONNAME else "", sockaddr)]
+    answer: list[AddrInfo] = [(f, k, p, "", sockaddr) for f, k, p in shapes]
+    if flags & _AI_CANONNAME:
+        f, k, p = shapes[0]
+        answer[0] = (f, k, p, text, sockaddr)
+    return answer
 
 
 def _maybe_numeric_host(host: object) -> bool:
@@ -81,39 +283,47 @@ def _maybe_numeric_port(port: object) -> bool:
     return False
 
 
-def _is_pure(host: bytes | str | None, flags: int) -> bool:
-    """Whether an inline answer for *host* depends on nothing but the arguments.
-
-    Not so for a zone suffix (interface indexes change as interfaces come and go), for
-    ``AI_ADDRCONFIG`` (the configured addresses change), or for the wildcard ``None``
-    (two addresses, ordered by ``/etc/gai.conf``, which libc re-reads when it changes).
-    """
-    if host is None or flags & socket.AI_ADDRCONFIG:
-        return False
-    if isinstance(host, str):
-        return "%" not in host
-    return b"%" not in host
-
-
-def _all_ints(family: object, type: object, proto: object, flags: object) -> bool:
-    # A float or a Decimal equal to an int would share its memo key, but the socket
-    # module refuses them: only real ints (enums included) take the fast path.
-    return (
-        isinstance(family, int)
-        and isinstance(type, int)
-        and isinstance(proto, int)
-        and isinstance(flags, int)
-    )
+def _getaddrinfo_numeric(
+    host: bytes | str | None,
+    port: bytes | str | int | None,
+    family: int,
+    socktype: int,
+    proto: int,
+    flags: int,
+) -> list[AddrInfo] | None:
+    """The answer without a thread hop, or ``None`` when it needs the executor."""
+    if _SYNTHESIS:
+        answer = _synthesise(host, port, family, socktype, proto, flags)
+        if answer is not None:
+            return answer
+    if not (_maybe_numeric_host(host) and _maybe_numeric_port(port)):
+        return None
+    try:
+        # typeshed's element type is narrower than AddrInfo and a list is invariant:
+        # the values are the same, so cast rather than convert.
+        return cast(
+            "list[AddrInfo]",
+            socket.getaddrinfo(host, port, family, socktype, proto, flags | _AI_NUMERIC),
+        )
+    except socket.gaierror:
+        # Not a literal after all (``1.2.3.4.5``, an unknown zone, a family mismatch...):
+        # the ordinary call decides, and reports its own error.
+        return None
+    except (TypeError, ValueError, OverflowError, OSError):
+        # Bad argument types or values: the ordinary call raises the same, so let it.
+        return None
 
 
 class ThreadedResolver:
     """A :class:`layerloop_core.abc.Resolver` that answers numeric queries inline.
 
     * ``getaddrinfo`` with an IP literal (IPv4, IPv6, IPv6 with a ``%zone`` suffix) or
-      ``None`` as the host, and a number or ``None`` as the port, is answered by
-      :func:`socket.getaddrinfo` with ``AI_NUMERICHOST | AI_NUMERICSERV`` added, on the
-      loop's thread, without suspending.  Anything else, and any numeric query that
-      fails, runs :func:`socket.getaddrinfo` unchanged in the loop's default executor.
+      ``None`` as the host, and a number or ``None`` as the port, is answered on the
+      loop's thread without suspending: built directly for the common argument
+      combinations (with glibc), else by :func:`socket.getaddrinfo` with
+      ``AI_NUMERICHOST | AI_NUMERICSERV`` added.  Anything else, and any numeric query
+      that fails, runs :func:`socket.getaddrinfo` unchanged in the loop's default
+      executor.
     * ``getnameinfo`` with ``NI_NUMERICHOST | NI_NUMERICSERV`` (and without
       ``NI_NAMEREQD``) is answered inline; the rest runs in the default executor.
 
@@ -123,14 +333,11 @@ class ThreadedResolver:
     lookup is logged on the ``asyncio`` logger, as CPython's loop does.
     """
 
-    __slots__ = ("_executor", "_loop", "_memo")
+    __slots__ = ("_executor", "_loop")
 
     def __init__(self) -> None:
         self._executor = ExecutorResolver()
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Inline answers that are pure functions of the arguments (see _is_pure), oldest
-        # first.  Touched only from the loop's thread.
-        self._memo: dict[tuple[object, ...], list[AddrInfo]] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} attached={self._loop is not None}>"
@@ -155,41 +362,15 @@ class ThreadedResolver:
         flags: int = 0,
     ) -> list[AddrInfo]:
         """As :func:`socket.getaddrinfo`; numeric hosts and ports never leave the thread."""
-        if (
-            _maybe_numeric_host(host)
-            and _maybe_numeric_port(port)
-            and _all_ints(family, type, proto, flags)
-        ):
-            loop = self._loop
-            if loop is None:
-                raise RuntimeError("resolver is not attached to a loop")
-            try:
-                if loop.get_debug():
-                    return _getaddrinfo_inline_logged(
-                        host, port, family=family, type=type, proto=proto, flags=flags
-                    )
-                key = (host, port, family, type, proto, flags)
-                memo = self._memo
-                answer = memo.get(key)
-                if answer is not None:
-                    return answer.copy()
-                # typeshed's element type is narrower than AddrInfo and a list is
-                # invariant: the values are the same, so cast rather than convert.
-                answer = cast(
-                    "list[AddrInfo]",
-                    socket.getaddrinfo(host, port, family, type, proto, flags | _AI_NUMERIC),
-                )
-            except socket.gaierror:
-                # Not a literal after all (``1.2.3.4.5``, an unknown zone, a family
-                # mismatch...): the ordinary call decides, and reports its own error.
-                pass
-            else:
-                if _is_pure(host, flags):
-                    if len(memo) >= _MEMO_SIZE:
-                        del memo[next(iter(memo))]
-                    memo[key] = answer
-                    return answer.copy()
-                return answer
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("resolver is not attached to a loop")
+        if loop.get_debug():
+            answer = _getaddrinfo_numeric_logged(host, port, family, type, proto, flags)
+        else:
+            answer = _getaddrinfo_numeric(host, port, family, type, proto, flags)
+        if answer is not None:
+            return answer
         return await self._executor.getaddrinfo(
             host, port, family=family, type=type, proto=proto, flags=flags
         )
@@ -211,28 +392,28 @@ class ThreadedResolver:
         self._executor.close()
 
 
-def _getaddrinfo_inline_logged(
+def _getaddrinfo_numeric_logged(
     host: bytes | str | None,
     port: bytes | str | int | None,
-    *,
     family: int,
     type: int,
     proto: int,
     flags: int,
-) -> list[AddrInfo]:
+) -> list[AddrInfo] | None:
     started = time.monotonic()
-    answer = socket.getaddrinfo(host, port, family, type, proto, flags | _AI_NUMERIC)
+    answer = _getaddrinfo_numeric(host, port, family, type, proto, flags)
     took = time.monotonic() - started
-    logger.debug(
-        "Getting address info %r:%r, family=%r, type=%r, proto=%r, flags=%r "
-        "(numeric, answered inline) took %.3fms: %r",
-        host,
-        port,
-        family,
-        type,
-        proto,
-        flags,
-        took * 1e3,
-        answer,
-    )
-    return cast("list[AddrInfo]", answer)
+    if answer is not None:
+        logger.debug(
+            "Getting address info %r:%r, family=%r, type=%r, proto=%r, flags=%r "
+            "(numeric, answered inline) took %.3fms: %r",
+            host,
+            port,
+            family,
+            type,
+            proto,
+            flags,
+            took * 1e3,
+            answer,
+        )
+    return answer
