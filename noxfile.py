@@ -185,7 +185,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package, as linux, darwin and win32; then tools/."""
     pkgs = _packages()
-    _install(session, pkgs, "mypy", "uvloop", *_test_requirements(pkgs))
+    _install(session, pkgs, "mypy", "uvloop", "nox", *_test_requirements(pkgs))
     python = str(Path(session.bin) / "python")
     env = {"MYPYPATH": os.pathsep.join(str(p.path / "src") for p in pkgs)}
     modules = [arg for p in pkgs for arg in ("-p", p.import_name)]
@@ -207,14 +207,15 @@ def typecheck(session: nox.Session) -> None:
             )
         except nox.command.CommandFailed:
             failed.append(f"{platform}/{version}")
-    extra = ["-p", "tools"]
+    files = ["noxfile.py"]
     type_tests = INTEGRATION / "type_tests"
     if type_tests.is_dir():
-        extra.append(str(type_tests.relative_to(ROOT)))
-    try:
-        session.run("mypy", "--python-executable", python, *extra, env=env)
-    except nox.command.CommandFailed:
-        failed.append("tools and type tests")
+        files.append(str(type_tests.relative_to(ROOT)))
+    for what in (["-p", "tools"], files):
+        try:
+            session.run("mypy", "--python-executable", python, *what, env=env)
+        except nox.command.CommandFailed:
+            failed.append(" ".join(what))
     if failed:
         session.error(f"mypy failed for: {', '.join(failed)}")
 
@@ -233,7 +234,9 @@ def tests(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     """tests-integration/: the assembled loop, conformance suites, CPython's tests."""
     pkgs = _packages()
-    _install(session, pkgs, *_test_requirements(pkgs))
+    extra = INTEGRATION / "requirements.txt"  # third-party libraries the scenarios drive
+    more = ["-r", str(extra)] if extra.is_file() else []
+    _install(session, pkgs, *_test_requirements(pkgs), *more)
     if not _pytest(session, INTEGRATION, "integration"):
         session.error("integration tests failed")
 

@@ -11,22 +11,15 @@ import asyncio
 import gc
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from core_fakes import FakeBackend
+from core_fakes import LoopFactory, new_layerloop
 from layerloop_core import EventLoop
-
-LoopFactory = Callable[[], asyncio.AbstractEventLoop]
-
-
-def new_layerloop() -> EventLoop:
-    return EventLoop(FakeBackend())
-
 
 FACTORIES: dict[str, LoopFactory] = {
     "layerloop": new_layerloop,

@@ -15,9 +15,10 @@ import os
 import selectors
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from layerloop_core import Handle
+from layerloop_core import EventLoop, Handle
 from layerloop_core.abc import Address, BackendKind, Enqueue
 
 
@@ -244,3 +245,11 @@ class FakeBackend:
         await self.sock_sendall(sock, data)
         file.seek(offset + len(data))
         return len(data)
+
+
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+
+def new_layerloop() -> EventLoop:
+    """Our loop on the fake backend."""
+    return EventLoop(FakeBackend())

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import LoopFactory, new_layerloop
-from core_fakes import FakeBackend
+from core_fakes import FakeBackend, LoopFactory, new_layerloop
 from layerloop_core import EventLoop
 
 

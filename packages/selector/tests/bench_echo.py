@@ -95,7 +95,9 @@ def main() -> None:
             finally:
                 loop.close()
         results[name] = args.rounds / best
-    base = results.get("asyncio-epoll") or next(v for k, v in results.items() if k.startswith("asyncio"))
+    base = results.get("asyncio-epoll") or next(
+        v for k, v in results.items() if k.startswith("asyncio")
+    )
     print(f"echo {args.size} B, {args.rounds} round trips, best of {args.repeat}")
     for name, rate in results.items():
         print(f"  {name:18} {rate:10.0f} round trips/s   {rate / base:5.2f}x asyncio-epoll")

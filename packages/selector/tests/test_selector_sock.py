@@ -531,6 +531,54 @@ def test_sendto_retries_after_would_block(
     assert_no_watches(loop, a)
 
 
+class _Swapped:
+    """A socket whose *method* would block until the test swaps the real one in, while
+    the operation waits (CPython's test_sendto_blocking does this with a Mock)."""
+
+    def __init__(self, sock: socket.socket, method: str) -> None:
+        self._sock = sock
+        setattr(self, method, self._would_block)
+
+    def _would_block(self, *args: Any) -> Any:
+        raise BlockingIOError
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+@pytest.mark.parametrize("method", ["sendto", "recvfrom", "recvfrom_into", "accept"])
+def test_the_method_is_looked_up_again_after_each_wait(
+    loop: asyncio.AbstractEventLoop, udp_pair: Any, method: str
+) -> None:
+    a, b = udp_pair
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    client = socket.create_connection(listener.getsockname())
+    with listener, client:
+        b.sendto(b"waiting", a.getsockname())
+        target = listener if method == "accept" else a
+        swapped: Any = _Swapped(target, method)
+
+        async def main() -> Any:
+            # Runs after the first attempt would block, before the retry.
+            loop.call_soon(setattr, swapped, method, getattr(target, method))
+            if method == "sendto":
+                return await loop.sock_sendto(swapped, b"x", b.getsockname())
+            if method == "recvfrom":
+                return (await loop.sock_recvfrom(swapped, 100))[0]
+            if method == "recvfrom_into":
+                buf = bytearray(100)
+                n, _ = await loop.sock_recvfrom_into(swapped, buf)
+                return bytes(buf[:n])
+            conn, _ = await loop.sock_accept(swapped)
+            conn.close()
+            return "accepted"
+
+        expected = {"sendto": 1, "accept": "accepted"}.get(method, b"waiting")
+        assert run(loop, main(), timeout=5.0) == expected
+        assert_no_watches(loop, a, listener)
+
+
 @pytest.mark.parametrize("times", [1, 3], ids=["once", "thrice"])
 @pytest.mark.parametrize("exc", [BlockingIOError, InterruptedError])
 @pytest.mark.parametrize("method", ["recv", "recv_into", "send"])

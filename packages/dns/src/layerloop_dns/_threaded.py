@@ -52,6 +52,7 @@ and every other answer depends on the machine's state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -79,6 +80,9 @@ _BYTE_DIGITS = frozenset(b"0123456789")
 
 _AF_INET = socket.AddressFamily.AF_INET
 _AF_INET6 = socket.AddressFamily.AF_INET6
+#: The families a literal of each kind answers to (plain ints, compared by ``in``).
+_FOR_V4 = (0, int(_AF_INET))
+_FOR_V6 = (0, int(_AF_INET6))
 _inet_pton = socket.inet_pton
 _inet_ntop = socket.inet_ntop
 
@@ -87,12 +91,11 @@ _Shape = tuple[socket.AddressFamily, socket.SocketKind, int]
 
 
 def _is_glibc() -> bool:
-    if sys.platform != "linux":
-        return False
-    try:
-        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
-    except (ValueError, OSError):  # musl has no such name
-        return False
+    libc = ""
+    if sys.platform == "linux":
+        with contextlib.suppress(ValueError, OSError):  # musl has no such name
+            libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    return libc.startswith("glibc")
 
 
 #: Whether :func:`_synthesise` may answer (its rules are glibc's).
@@ -152,13 +155,14 @@ def _scope_id(packed: bytes, zone: str) -> int:
     return -1
 
 
-def _synthesise(  # noqa: C901, PLR0911, PLR0912 - one flat pass is the fast path
+def _synthesise(  # noqa: PLR0917 - the hot path: positional calls are cheaper
     host: bytes | str | None,
     port: bytes | str | int | None,
-    family: int,
-    socktype: int,
-    proto: int,
-    flags: int,
+    # object: callers pass on whatever they were given, floats included.
+    family: object,
+    socktype: object,
+    proto: object,
+    flags: object,
 ) -> list[AddrInfo] | None:
     """glibc's ``getaddrinfo`` answer when the rules in the module doc cover the query,
     else ``None`` (including every query that would be an error)."""
@@ -193,7 +197,9 @@ def _synthesise(  # noqa: C901, PLR0911, PLR0912 - one flat pass is the fast pat
         and isinstance(family, int)
         and isinstance(socktype, int)
         and isinstance(proto, int)
-    ) or flags & _AI_NOT_SYNTHESISED:
+    ):
+        return None
+    if flags & _AI_NOT_SYNTHESISED:
         return None
     if type(host) is str:
         # The socket module IDNA-encodes a str host: ASCII passes unchanged unless a
@@ -225,7 +231,7 @@ def _synthesise(  # noqa: C901, PLR0911, PLR0912 - one flat pass is the fast pat
     else:
         return None
     if ":" in text:
-        if family != 0 and family != _AF_INET6:
+        if family not in _FOR_V6:
             return None
         address, percent, zone = text.partition("%")
         try:
@@ -241,7 +247,7 @@ def _synthesise(  # noqa: C901, PLR0911, PLR0912 - one flat pass is the fast pat
         shapes = (_V6_PORT if with_port else _V6_NO_PORT).get((socktype, proto))
         sockaddr = (_inet_ntop(_AF_INET6, packed), number, 0, scope_id)
     else:
-        if family != 0 and family != _AF_INET:
+        if family not in _FOR_V4:
             return None
         try:
             _inet_pton(_AF_INET, text)
@@ -283,7 +289,7 @@ def _maybe_numeric_port(port: object) -> bool:
     return False
 
 
-def _getaddrinfo_numeric(
+def _getaddrinfo_numeric(  # noqa: PLR0917 - the hot path: positional calls are cheaper
     host: bytes | str | None,
     port: bytes | str | int | None,
     family: int,
@@ -392,7 +398,7 @@ class ThreadedResolver:
         self._executor.close()
 
 
-def _getaddrinfo_numeric_logged(
+def _getaddrinfo_numeric_logged(  # noqa: PLR0917 - as _getaddrinfo_numeric
     host: bytes | str | None,
     port: bytes | str | int | None,
     family: int,

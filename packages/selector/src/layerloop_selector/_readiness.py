@@ -446,7 +446,7 @@ class ReadinessBackend:
             return sock.recvfrom(bufsize)
         except _RETRY:
             pass
-        return await self._when_readable(sock.fileno(), sock.recvfrom, bufsize)
+        return await self._when_readable(sock, _recvfrom, bufsize)
 
     async def sock_recvfrom_into(
         self, sock: socket.socket, buf: Any, nbytes: int
@@ -458,14 +458,14 @@ class ReadinessBackend:
             return sock.recvfrom_into(buf, nbytes)
         except _RETRY:
             pass
-        return await self._when_readable(sock.fileno(), sock.recvfrom_into, buf, nbytes)
+        return await self._when_readable(sock, _recvfrom_into, buf, nbytes)
 
     async def sock_accept(self, sock: socket.socket) -> tuple[socket.socket, Address]:
         """Accept one connection; the new socket is non-blocking."""
         try:
             conn, address = sock.accept()
         except _RETRY:
-            conn, address = await self._when_readable(sock.fileno(), sock.accept)
+            conn, address = await self._when_readable(sock, _accept)
         conn.setblocking(False)
         return conn, address
 
@@ -512,7 +512,7 @@ class ReadinessBackend:
             return sock.sendto(data, address)
         except _RETRY:
             pass
-        return await self._when_writable(sock.fileno(), sock.sendto, data, address)
+        return await self._when_writable(sock, _sendto, data, address)
 
     async def sock_connect(self, sock: socket.socket, address: Address) -> None:
         """Connect *sock* to the resolved *address*."""
@@ -633,8 +633,14 @@ class ReadinessBackend:
             self._set_writer(fd, fut)
         return fut
 
-    async def _when_readable(self, fd: int, op: Callable[[*_Ts], _T], *args: *_Ts) -> _T:
-        """Wait until *fd* is readable and ``op(*args)`` no longer would block."""
+    async def _when_readable(
+        self, sock: socket.socket, op: Callable[[socket.socket, *_Ts], _T], *args: *_Ts
+    ) -> _T:
+        """Wait until *sock* is readable and ``op(sock, *args)`` no longer would block.
+
+        *op* looks the method up on *sock* at each call, as CPython's loop does (a
+        wrapper or mock may change it while the operation waits)."""
+        fd = sock.fileno()
         readers = self._readers
         fut: asyncio.Future[None] = self._create_future()
         self._set_reader(fd, fut)
@@ -642,7 +648,7 @@ class ReadinessBackend:
             while True:
                 await fut
                 try:
-                    return op(*args)
+                    return op(sock, *args)
                 except _RETRY:
                     pass
                 fut = self._rearm(fd, fut, readers)
@@ -650,8 +656,11 @@ class ReadinessBackend:
             if readers.get(fd) is fut:
                 self._unset_reader(fd)
 
-    async def _when_writable(self, fd: int, op: Callable[[*_Ts], _T], *args: *_Ts) -> _T:
-        """Wait until *fd* is writable and ``op(*args)`` no longer would block."""
+    async def _when_writable(
+        self, sock: socket.socket, op: Callable[[socket.socket, *_Ts], _T], *args: *_Ts
+    ) -> _T:
+        """As :meth:`_when_readable`, waiting for writability."""
+        fd = sock.fileno()
         writers = self._writers
         fut: asyncio.Future[None] = self._create_future()
         self._set_writer(fd, fut)
@@ -659,7 +668,7 @@ class ReadinessBackend:
             while True:
                 await fut
                 try:
-                    return op(*args)
+                    return op(sock, *args)
                 except _RETRY:
                     pass
                 fut = self._rearm(fd, fut, writers)
@@ -678,6 +687,22 @@ class UnavailableBackend(ReadinessBackend):
 
     def __init__(self) -> None:
         raise RuntimeError(f"the {self.name} backend is not available on {sys.platform}")
+
+
+def _recvfrom(sock: socket.socket, bufsize: int) -> tuple[bytes, Address]:
+    return sock.recvfrom(bufsize)
+
+
+def _recvfrom_into(sock: socket.socket, buf: Any, nbytes: int) -> tuple[int, Address]:
+    return sock.recvfrom_into(buf, nbytes)
+
+
+def _accept(sock: socket.socket) -> tuple[socket.socket, Address]:
+    return sock.accept()
+
+
+def _sendto(sock: socket.socket, data: Any, address: Address) -> int:
+    return sock.sendto(data, address)
 
 
 def _not_attached(handle: asyncio.Handle) -> None:
