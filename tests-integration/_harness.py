@@ -55,13 +55,9 @@ import layerloop_core
 import layerloop_selector
 from test.test_asyncio import utils as test_utils
 
-try:  # the assembled loop, as users get it
-    import layerloop
+import layerloop  # the assembled loop, exactly as users get it
 
-    ASSEMBLY = "layerloop.new_event_loop"
-except ImportError:  # pragma: no cover - only while the meta-package is missing
-    layerloop = None
-    ASSEMBLY = "layerloop_core.EventLoop + layerloop_selector + layerloop_dns"
+ASSEMBLY = "layerloop.new_event_loop"
 
 #: The selector backends usable here, best first; the first is the default.
 BACKENDS: list[str] = layerloop_selector.available_backends()
@@ -71,14 +67,9 @@ PY = f"{sys.version_info[0]}{sys.version_info[1]}"
 CPYTHON_PACKAGE = "test.test_asyncio"
 
 
-def _assemble(backend: str) -> asyncio.AbstractEventLoop:
-    if layerloop is not None:
-        return layerloop.new_event_loop(backend=backend)
-    import layerloop_dns  # pragma: no cover
-
-    return layerloop_core.EventLoop(  # pragma: no cover
-        layerloop_selector.new_backend(backend), resolver=layerloop_dns.ThreadedResolver()
-    )
+def assemble(backend: str) -> asyncio.AbstractEventLoop:
+    """Our loop on *backend*, not recorded (for tests outside the CPython binding)."""
+    return layerloop.new_event_loop(backend=backend)
 
 
 # -- recording --------------------------------------------------------------------------
@@ -118,7 +109,7 @@ MODULE_LOOPS: dict[str, int] = {}
 def new_loop(backend: str | None = None) -> asyncio.AbstractEventLoop:
     """Our loop on *backend* (default: the backend the current test expects)."""
     asked = backend or RECORDER.expected_backend
-    loop = _assemble(asked)
+    loop = assemble(asked)
     RECORDER.ours.append((loop, asked))
     return loop
 
@@ -133,6 +124,13 @@ def _recording_base_init(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any)
 
 def install_stdlib_loop_detector() -> None:
     asyncio.BaseEventLoop.__init__ = _recording_base_init  # type: ignore[method-assign]
+
+
+def injection_policy(backend: str) -> asyncio.AbstractEventLoopPolicy:
+    """The policy conftest.py installs around each CPython test."""
+    import layerloop_policy
+
+    return layerloop_policy.EventLoopPolicy(loop_factory=lambda: new_loop(backend))
 
 
 def injection_disabled() -> bool:
@@ -323,11 +321,13 @@ __all__ = [
     "RECORDER",
     "Recorder",
     "VirtualClockRequested",
+    "assemble",
     "bind_mixin",
     "cpython_module",
     "describe",
     "expose_module",
     "injection_disabled",
+    "injection_policy",
     "install_stdlib_loop_detector",
     "iter_bound_tests",
     "new_loop",

@@ -21,7 +21,6 @@ from collections.abc import Generator, Iterator
 
 import _harness
 import cpython_exclusions
-import layerloop_policy
 import pytest
 
 _harness.install_stdlib_loop_detector()
@@ -96,9 +95,7 @@ def _layerloop_injection(request: pytest.FixtureRequest) -> Iterator[None]:
     asyncio_logger = logging.getLogger("asyncio")
     asyncio_logger.addHandler(_harness.FORWARDER)
     if not _harness.injection_disabled():
-        asyncio.set_event_loop_policy(
-            layerloop_policy.EventLoopPolicy(loop_factory=lambda: _harness.new_loop(backend))
-        )
+        asyncio.set_event_loop_policy(_harness.injection_policy(backend))
     try:
         yield
     finally:

@@ -59,7 +59,7 @@ from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple
 
 from layerloop_core.abc import Address, BackendKind, Enqueue
 
-__all__ = ["READ", "WRITE", "ReadinessBackend", "UnavailableBackend", "clamp_timeout"]
+__all__ = ["MAX_TIMEOUT", "READ", "WRITE", "ReadinessBackend", "UnavailableBackend"]
 
 #: Direction bits of an fd's interest set, as ``_watch`` receives them.
 READ: Final = 1
@@ -79,21 +79,6 @@ _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 
 Watch: TypeAlias = "asyncio.Handle | asyncio.Future[None]"
-
-
-def clamp_timeout(timeout: float | None) -> float:
-    """Seconds to wait, in ``[0, MAX_TIMEOUT]``; ``-1.0`` for "until an event".
-
-    A negative or NaN timeout becomes 0: most kernel interfaces read a negative timeout
-    as "forever", which would turn a late timer into a hang.
-    """
-    if timeout is None:
-        return -1.0
-    if timeout >= MAX_TIMEOUT:
-        return MAX_TIMEOUT
-    if timeout > 0.0:
-        return timeout
-    return 0.0
 
 
 class ReadinessBackend:
