@@ -665,13 +665,13 @@ class ReadinessBackend:
 class UnavailableBackend(ReadinessBackend):
     """Stands in for a backend whose kernel mechanism this platform lacks, so that every
     backend class can be imported (and typechecked) everywhere; instantiating it raises
-    :class:`RuntimeError`.  :func:`layerloop_selector.available_backends` lists the
-    usable ones."""
+    :class:`NotImplementedError` (as asyncio does for what a platform lacks).
+    :func:`layerloop_selector.available_backends` lists the usable ones."""
 
     __slots__ = ()
 
     def __init__(self) -> None:
-        raise RuntimeError(f"the {self.name} backend is not available on {sys.platform}")
+        raise NotImplementedError(f"the {self.name} backend is not available on {sys.platform}")
 
 
 def _recvfrom(sock: socket.socket, bufsize: int) -> tuple[bytes, Address]:
