@@ -23,6 +23,7 @@ from ``tools/constraints.txt``.  pytest runs write JUnit reports to ``.nox/_repo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -73,7 +74,7 @@ def _prepare_interpreters() -> list[str]:
         exe = find_interpreter(version, roots)
         current = os.readlink(link) if link.is_symlink() else None
         if (link.is_symlink() or link.exists()) and (exe is None or current != str(exe)):
-            link.unlink()
+            link.unlink(missing_ok=True)
         if exe is None:
             where = ", ".join(str(r / "versions") for r in roots) or "no pyenv root"
             print(
@@ -83,7 +84,8 @@ def _prepare_interpreters() -> list[str]:
             )
             continue
         if not link.is_symlink():
-            link.symlink_to(exe)
+            with contextlib.suppress(FileExistsError):  # another nox process was quicker
+                link.symlink_to(exe)
         found.append(version)
     os.environ["PATH"] = f"{SHIMS}{os.pathsep}{os.environ.get('PATH', '')}"
     return found

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import sys
 import threading
 import unittest
@@ -51,11 +52,12 @@ from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import layerloop_core
-import layerloop_selector
 from test.test_asyncio import utils as test_utils
 
 import layerloop  # the assembled loop, exactly as users get it
+import layerloop_core
+import layerloop_policy
+import layerloop_selector
 
 ASSEMBLY = "layerloop.new_event_loop"
 
@@ -128,16 +130,12 @@ def install_stdlib_loop_detector() -> None:
 
 def injection_policy(backend: str) -> asyncio.AbstractEventLoopPolicy:
     """The policy conftest.py installs around each CPython test."""
-    import layerloop_policy
-
     return layerloop_policy.EventLoopPolicy(loop_factory=lambda: new_loop(backend))
 
 
 def injection_disabled() -> bool:
     """``LAYERLOOP_IT_NO_INJECTION=1`` turns injection off: used by the test proving that
     a fallback to asyncio's loop is caught."""
-    import os
-
     return os.environ.get("LAYERLOOP_IT_NO_INJECTION") == "1"
 
 
@@ -207,6 +205,7 @@ def cpython_module(name: str) -> Any:
 
 def _bound_class(
     namespace: MutableMapping[str, Any],
+    *,
     name: str,
     bases: tuple[type, ...],
     module: str,
@@ -261,11 +260,11 @@ def bind_mixin(
         name = f"{prefix}_{backend}"
         namespace[name] = _bound_class(
             namespace,
-            name,
-            (base, test_utils.TestCase),
-            module,
-            {"create_event_loop": create_event_loop, **(attrs or {})},
-            backend,
+            name=name,
+            bases=(base, test_utils.TestCase),
+            module=module,
+            attrs={"create_event_loop": create_event_loop, **(attrs or {})},
+            backend=backend,
         )
 
 
@@ -292,7 +291,9 @@ def expose_module(
         attrs: dict[str, Any] = {}
         for klass in reversed(obj.__mro__):
             attrs.update(rebind.get(klass.__name__, {}))
-        namespace[name] = _bound_class(namespace, name, (obj,), module, attrs, DEFAULT_BACKEND)
+        namespace[name] = _bound_class(
+            namespace, name=name, bases=(obj,), module=module, attrs=attrs, backend=DEFAULT_BACKEND
+        )
 
 
 def iter_bound_tests() -> Iterator[tuple[type, str]]:

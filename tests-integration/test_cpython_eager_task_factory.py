@@ -1,11 +1,15 @@
-"""CPython's ``test.test_asyncio.test_eager_task_factory`` on layerloop, default backend (see _harness.py)."""
+"""CPython's ``test.test_asyncio.test_eager_task_factory`` on layerloop, default backend.
+
+See ``_harness.py`` for how the loop is injected.
+"""
 
 from __future__ import annotations
 
 import sys
 
-import _harness
 import pytest
+
+import _harness
 
 if sys.version_info < (3, 12):
     pytest.skip("test_eager_task_factory is new in CPython 3.12", allow_module_level=True)

@@ -1,4 +1,7 @@
-"""CPython's ``test.test_asyncio.test_queues`` on layerloop, default backend (see _harness.py)."""
+"""CPython's ``test.test_asyncio.test_queues`` on layerloop, default backend.
+
+See ``_harness.py`` for how the loop is injected.
+"""
 
 from __future__ import annotations
 

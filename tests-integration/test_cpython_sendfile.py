@@ -16,8 +16,9 @@ import asyncio
 import socket
 from typing import Any
 
-import _harness
 from test.support import socket_helper
+
+import _harness
 
 
 class _SockReceiver:

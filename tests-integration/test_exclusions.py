@@ -13,22 +13,22 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import inspect
 import textwrap
 import unittest
 from pathlib import Path
 
+import pytest
+
 import _harness
 import cpython_exclusions
-import pytest
 
 HERE = Path(__file__).resolve().parent
 for _path in sorted(HERE.glob("test_cpython_*.py")):
-    try:
+    with contextlib.suppress(pytest.skip.Exception):  # a module this Python lacks
         importlib.import_module(_path.stem)
-    except pytest.skip.Exception:  # a module this Python does not have
-        pass
 
 EXCLUSIONS = cpython_exclusions.load(_harness.PY)
 LATER_ISSUES = {cpython_exclusions.TRANSPORTS, cpython_exclusions.SUBPROCESS}

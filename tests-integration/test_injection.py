@@ -21,9 +21,11 @@ import sys
 import unittest
 from pathlib import Path
 
+import pytest
+
 import _harness
 import layerloop_core
-import pytest
+import test_cpython_sock_lowlevel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,8 +77,6 @@ def test_isolated_asyncio_test_case_uses_our_loop(injected: object) -> None:
 
 @pytest.mark.parametrize("backend", _harness.BACKENDS)
 def test_mixin_classes_create_our_loop_on_their_backend(backend: str) -> None:
-    import test_cpython_sock_lowlevel
-
     cls = getattr(test_cpython_sock_lowlevel, f"SockTests_{backend}")
     assert cls.layerloop_backend == backend
     loop = cls("test_sock_accept").create_event_loop()
@@ -105,7 +105,9 @@ def test_recorder_flags_a_stdlib_loop_and_a_wrong_backend() -> None:
             try:
                 recorder.ours[:] = [(wrong, other)]
                 recorder.stdlib.clear()
-                assert any(f"expected {_harness.DEFAULT_BACKEND!r}" in p for p in recorder.problems())
+                assert any(
+                    f"expected {_harness.DEFAULT_BACKEND!r}" in p for p in recorder.problems()
+                )
             finally:
                 wrong.close()
     finally:

@@ -7,7 +7,6 @@ from . import (
     IS_DEBUG_MODE_PATCH,
     RUN_ONCE,
     SELF_PIPE,
-    STDLIB_LOOP_BY_DESIGN,
     TIMEOUT_ROUNDING,
     TRANSPORTS,
     VIRTUAL_CLOCK,
@@ -20,12 +19,12 @@ EXCLUSIONS: dict[str, str] = {
     "test_events.EventLoopTestsMixin.test_create_ssl_connection": TRANSPORTS,
     "test_events.EventLoopTestsMixin.test_create_ssl_unix_connection": TRANSPORTS,
     "test_events.EventLoopTestsMixin.test_create_connection_local_addr": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_connection_local_addr_skip_different_family": TRANSPORTS,
+    "test_events.EventLoopTestsMixin.test_create_connection_local_addr_skip_different_family": TRANSPORTS,  # noqa: E501
     "test_events.EventLoopTestsMixin.test_create_connection_local_addr_nomatch_family": TRANSPORTS,
     "test_events.EventLoopTestsMixin.test_create_connection_local_addr_in_use": TRANSPORTS,
     "test_events.EventLoopTestsMixin.test_connect_accepted_socket": TRANSPORTS,
     "test_events.EventLoopTestsMixin.test_ssl_connect_accepted_socket": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_connect_accepted_socket_ssl_timeout_for_plain_socket": TRANSPORTS,
+    "test_events.EventLoopTestsMixin.test_connect_accepted_socket_ssl_timeout_for_plain_socket": TRANSPORTS,  # noqa: E501
     "test_events.EventLoopTestsMixin.test_create_server_multiple_hosts_ipv4": TRANSPORTS,
     "test_events.EventLoopTestsMixin.test_create_server_multiple_hosts_ipv6": TRANSPORTS,
     "test_events.EventLoopTestsMixin.test_create_server": TRANSPORTS,

@@ -48,9 +48,9 @@ def check() -> None:
     concurrent_future: concurrent.futures.Future[int] = asyncio.run_coroutine_threadsafe(
         main(), loop
     )
-    asyncio.ensure_future(main(), loop=loop)
-    asyncio.wrap_future(concurrent_future, loop=loop)
-    print(as_abstract, fut, handle, timer, result, in_thread)
+    ensured: asyncio.Future[int] = asyncio.ensure_future(main(), loop=loop)
+    wrapped: asyncio.Future[int] = asyncio.wrap_future(concurrent_future, loop=loop)
+    print(as_abstract, fut, handle, timer, result, in_thread, ensured, wrapped)
 
     with asyncio.Runner(loop_factory=layerloop.new_event_loop) as runner:
         runner_result: int = runner.run(main())

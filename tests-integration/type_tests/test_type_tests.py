@@ -44,7 +44,7 @@ def test_layerloop_is_accepted_as_an_abstract_event_loop(python_version: str) ->
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-NEGATIVE = '''
+NEGATIVE = """
 import asyncio
 
 import layerloop
@@ -55,7 +55,7 @@ def uses_a_loop(loop: asyncio.AbstractEventLoop) -> None: ...
 
 uses_a_loop(layerloop.new_event_loop)  # the factory, not a loop
 handle: asyncio.TimerHandle = layerloop.new_event_loop().call_soon(print)
-'''
+"""
 
 
 def test_mypy_rejects_a_wrong_type(tmp_path: Path) -> None:

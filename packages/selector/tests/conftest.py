@@ -127,5 +127,15 @@ def loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
         gc.collect()
 
 
+@pytest.fixture(params=AVAILABLE)
+def our_loop(request: pytest.FixtureRequest) -> Iterator[EventLoop]:
+    """A fresh layerloop EventLoop on each usable backend (for tests of the backend seam
+    itself, which asyncio's loop does not have)."""
+    made = EventLoop(BACKEND_CLASSES[request.param]())
+    yield made
+    if not made.is_closed():
+        made.close()
+
+
 def is_ours(loop: asyncio.AbstractEventLoop) -> bool:
     return isinstance(loop, EventLoop)

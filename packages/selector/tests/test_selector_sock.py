@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import pytest
 
 from conftest import is_ours
+from layerloop_core import EventLoop
 
 if sys.platform != "win32":
     import resource
@@ -619,6 +620,37 @@ def test_accept_retries_after_eintr(loop: asyncio.AbstractEventLoop) -> None:
         assert_no_watches(loop, listener)
 
 
+class _InterruptedConnect:
+    """connect() interrupted by a signal: the kernel goes on connecting in the background
+    and the call reports EINTR instead of EINPROGRESS."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.interrupted = False
+
+    def connect(self, address: Any) -> None:
+        try:
+            self._sock.connect(address)
+        except BlockingIOError:
+            self.interrupted = True
+            raise InterruptedError(4, "Interrupted system call") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def test_connect_interrupted_by_a_signal_completes(loop: asyncio.AbstractEventLoop) -> None:
+    with socket.socket() as listener, socket.socket() as client:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client.setblocking(False)
+        wrapped: Any = _InterruptedConnect(client)
+        run(loop, loop.sock_connect(wrapped, listener.getsockname()))
+        assert wrapped.interrupted
+        assert client.getpeername() == listener.getsockname()
+        assert_no_watches(loop, client)
+
+
 def test_signals_during_a_long_transfer(loop: asyncio.AbstractEventLoop, tcp_pair: Any) -> None:
     """A signal every millisecond interrupts waits and system calls (EINTR); the
     transfer still completes intact."""
@@ -800,14 +832,13 @@ def test_fds_beyond_1024(
 
 
 def test_sendfile_native_refuses_what_is_not_a_regular_file(
-    loop: asyncio.AbstractEventLoop, tcp_pair: Any
+    our_loop: EventLoop, tcp_pair: Any
 ) -> None:
-    if not is_ours(loop):
-        pytest.skip("the backend seam exists on layerloop only")
     if sys.platform == "win32":
         pytest.skip("POSIX pipes")
+    loop = our_loop
     client, _ = tcp_pair
-    backend: Any = loop.backend  # type: ignore[attr-defined]
+    backend: Any = loop.backend
     r, w = os.pipe()
     with (
         open(r, "rb") as pipe,
@@ -821,10 +852,9 @@ def test_sendfile_native_refuses_what_is_not_a_regular_file(
 
 
 def test_sendfile_native_falls_back_when_the_first_call_fails(
-    loop: asyncio.AbstractEventLoop, tcp_pair: Any, data_file: Any, monkeypatch: pytest.MonkeyPatch
+    our_loop: EventLoop, tcp_pair: Any, data_file: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not is_ours(loop):
-        pytest.skip("the backend seam exists on layerloop only")
+    loop = our_loop
     client, server = tcp_pair
     f, data = data_file
 

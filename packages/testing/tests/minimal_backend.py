@@ -8,6 +8,7 @@ stdlib ``selectors`` module, with a socket pair for wakeups.  It has no zero-cop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import selectors
 import socket
@@ -64,10 +65,9 @@ class MinimalBackend:
                 enqueue(self._writers[key.fd])
 
     def wakeup(self) -> None:
-        try:
+        # A full buffer means a wakeup is pending anyway; a closed one, that we are done.
+        with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
-        except OSError:  # buffer full (a wakeup is pending anyway) or closed
-            pass
 
     def close(self) -> None:
         if self._closed:

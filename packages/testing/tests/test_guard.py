@@ -104,8 +104,11 @@ class GuardTests(unittest.TestCase):
                 override_standard_test(reason=reason)
 
     def test_every_suite_test_is_standard(self) -> None:
-        for suite in (*layerloop_testing.LOOP_SUITES, layerloop_testing.BackendSuite,
-                      layerloop_testing.ResolverSuite):
+        for suite in (
+            *layerloop_testing.LOOP_SUITES,
+            layerloop_testing.BackendSuite,
+            layerloop_testing.ResolverSuite,
+        ):
             names = {n for n in dir(suite) if n.startswith("test")} - {GUARD_TEST_NAME}
             with self.subTest(suite=suite.__name__):
                 self.assertTrue(names)

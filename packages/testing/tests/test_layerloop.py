@@ -11,8 +11,6 @@ from __future__ import annotations
 import unittest
 
 from layerloop_core.abc import IOBackend
-from minimal_backend import MinimalBackend
-
 from layerloop_testing import (
     LOOP_SUITES,
     BackendSuite,
@@ -21,6 +19,7 @@ from layerloop_testing import (
     discover_backends,
     loop_factories,
 )
+from minimal_backend import MinimalBackend
 
 for factory in loop_factories(include_stdlib=False):
     if factory.unavailable is None:

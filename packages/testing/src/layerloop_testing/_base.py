@@ -58,9 +58,7 @@ class LoopSuite(StandardSuite):
         if contexts:
             self.fail(f"unexpected calls of the loop's exception handler: {contexts!r}")
 
-    def _record_exception(
-        self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]
-    ) -> None:
+    def _record_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         self.exception_contexts.append(context)
 
     @staticmethod
@@ -92,9 +90,7 @@ class LoopSuite(StandardSuite):
 
         self.loop.run_until_complete(spin())
 
-    def run_until(
-        self, predicate: Callable[[], bool], timeout: float = DEFAULT_TIMEOUT
-    ) -> None:
+    def run_until(self, predicate: Callable[[], bool], timeout: float = DEFAULT_TIMEOUT) -> None:
         """Run the loop until *predicate()* is true, failing after *timeout*."""
 
         async def wait() -> None:

@@ -30,8 +30,9 @@ def bind_loop_suites(
     for suite in suites:
         class_name = f"Test{suite.__name__}_{tag}"
 
-        def make_loop(self: object, _factory: Callable[[], asyncio.AbstractEventLoop] = new_loop
-                      ) -> asyncio.AbstractEventLoop:
+        def make_loop(
+            self: object, _factory: Callable[[], asyncio.AbstractEventLoop] = new_loop
+        ) -> asyncio.AbstractEventLoop:
             return _factory()
 
         cls = type(

@@ -78,7 +78,8 @@ def new_stdlib_loop() -> asyncio.AbstractEventLoop:
     """CPython's own default loop, whatever event loop policy is installed."""
     if sys.platform == "win32":
         return asyncio.ProactorEventLoop()
-    return asyncio.SelectorEventLoop()
+    else:
+        return asyncio.SelectorEventLoop()
 
 
 def _probe(new_backend: Callable[[], IOBackend]) -> str | None:
@@ -133,7 +134,7 @@ def discover_backends() -> list[BackendInfo]:
 def _loop_from(new_backend: Callable[[], IOBackend]) -> asyncio.AbstractEventLoop:
     # Imported here so that merely loading the pytest plugin never imports the
     # scheduler: a broken layerloop_core must fail the tests, not every pytest run.
-    from layerloop_core import EventLoop
+    from layerloop_core import EventLoop  # noqa: PLC0415
 
     return EventLoop(new_backend())
 

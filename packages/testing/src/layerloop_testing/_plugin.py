@@ -27,7 +27,9 @@ def _params() -> list[object]:
     for factory in factories:
         marks = []
         if factory.unavailable is not None:
-            marks.append(pytest.mark.skip(reason=f"{factory.name} unavailable: {factory.unavailable}"))
+            marks.append(
+                pytest.mark.skip(reason=f"{factory.name} unavailable: {factory.unavailable}")
+            )
         params.append(pytest.param(factory, id=factory.name, marks=marks))
     return params
 

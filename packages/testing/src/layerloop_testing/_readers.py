@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import unittest
 
 from ._base import LoopSuite
 
@@ -24,10 +25,10 @@ class ReaderWriterSuite(LoopSuite):
 
     def test_add_reader_returns_none_and_remove_reports_registration(self) -> None:
         r, w = self.socketpair()
-        self.assertIsNone(self.loop.add_reader(r, lambda: None))  # type: ignore[func-returns-value]
+        self.assertIsNone(self.loop.add_reader(r, lambda: None))
         self.assertTrue(self.loop.remove_reader(r))
         self.assertFalse(self.loop.remove_reader(r))
-        self.assertIsNone(self.loop.add_writer(w, lambda: None))  # type: ignore[func-returns-value]
+        self.assertIsNone(self.loop.add_writer(w, lambda: None))
         self.assertTrue(self.loop.remove_writer(w))
         self.assertFalse(self.loop.remove_writer(w))
         self.assertFalse(self.loop.remove_reader(w))
@@ -95,17 +96,19 @@ class ReaderWriterSuite(LoopSuite):
         self.run_until(drain)
         self.loop.remove_writer(w)
 
+    @unittest.skipIf(sys.platform == "win32", "select() on Windows watches sockets only")
     def test_reader_accepts_int_fds_of_pipes(self) -> None:
-        rfd, wfd = os.pipe()
-        self.addCleanup(os.close, rfd)
-        self.addCleanup(os.close, wfd)
-        os.set_blocking(rfd, False)
-        got: list[bytes] = []
-        self.loop.add_reader(rfd, lambda: got.append(os.read(rfd, 10)))
-        os.write(wfd, b"pipe")
-        self.run_until(lambda: bool(got))
-        self.assertEqual(got, [b"pipe"])
-        self.assertTrue(self.loop.remove_reader(rfd))
+        if sys.platform != "win32":  # (for the type checker: the test skips before)
+            rfd, wfd = os.pipe()
+            self.addCleanup(os.close, rfd)
+            self.addCleanup(os.close, wfd)
+            os.set_blocking(rfd, False)
+            got: list[bytes] = []
+            self.loop.add_reader(rfd, lambda: got.append(os.read(rfd, 10)))
+            os.write(wfd, b"pipe")
+            self.run_until(lambda: bool(got))
+            self.assertEqual(got, [b"pipe"])
+            self.assertTrue(self.loop.remove_reader(rfd))
 
     def test_file_objects_and_their_fds_name_the_same_watch(self) -> None:
         r, _ = self.socketpair()

@@ -77,9 +77,9 @@ GETNAMEINFO_CASES: list[tuple[str, tuple[Any, ...], int]] = [
 ]
 
 
-def _outcome(call: Callable[[], object]) -> tuple[str, object]:
+def _outcome(call: Callable[..., object], *args: Any, **kwargs: Any) -> tuple[str, object]:
     try:
-        return "ok", call()
+        return "ok", call(*args, **kwargs)
     except Exception as exc:
         return _error_signature(exc)
 
@@ -100,19 +100,19 @@ class _ResolutionChecks(LoopSuite):
     def reverse(self, sockaddr: tuple[Any, ...], flags: int) -> Awaitable[tuple[str, str]]:
         raise NotImplementedError
 
-    async def _async_outcome(self, aw: Callable[[], Awaitable[object]]) -> tuple[str, object]:
+    async def _async_outcome(
+        self, call: Callable[..., Awaitable[object]], *args: Any, **kwargs: Any
+    ) -> tuple[str, object]:
         try:
-            return "ok", await aw()
+            return "ok", await call(*args, **kwargs)
         except Exception as exc:
             return _error_signature(exc)
 
     def _check_getaddrinfo_cases(self) -> None:
         for description, (host, port), kwargs in GETADDRINFO_CASES:
             with self.subTest(description, host=host, port=port, **kwargs):
-                expected = _outcome(lambda: socket.getaddrinfo(host, port, **kwargs))
-                actual = self.run_coro(
-                    self._async_outcome(lambda: self.resolve(host, port, **kwargs))
-                )
+                expected = _outcome(socket.getaddrinfo, host, port, **kwargs)
+                actual = self.run_coro(self._async_outcome(self.resolve, host, port, **kwargs))
                 self.assertEqual(actual, expected)
                 if actual[0] == "ok":
                     assert isinstance(actual[1], list)
@@ -124,10 +124,8 @@ class _ResolutionChecks(LoopSuite):
     def _check_getnameinfo_cases(self) -> None:
         for description, sockaddr, flags in GETNAMEINFO_CASES:
             with self.subTest(description, sockaddr=sockaddr, flags=flags):
-                expected = _outcome(lambda: socket.getnameinfo(sockaddr, flags))
-                actual = self.run_coro(
-                    self._async_outcome(lambda: self.reverse(sockaddr, flags))
-                )
+                expected = _outcome(socket.getnameinfo, sockaddr, flags)
+                actual = self.run_coro(self._async_outcome(self.reverse, sockaddr, flags))
                 self.assertEqual(actual, expected)
 
     def _check_concurrent_queries(self) -> None:

@@ -14,6 +14,7 @@ from ._base import LoopSuite
 
 __all__ = ["SignalSuite"]
 
+_SIGKILL: int = getattr(signal, "SIGKILL", 9)
 _SIG = getattr(signal, "SIGUSR1", None)
 _SIG2 = getattr(signal, "SIGUSR2", None)
 
@@ -109,7 +110,7 @@ class SignalSuite(LoopSuite):
         with self.assertRaises(TypeError):
             self.loop.add_signal_handler(signal.SIGINT, coroutine_function)
         with self.assertRaises(RuntimeError):
-            self.loop.add_signal_handler(signal.SIGKILL, lambda: None)
+            self.loop.add_signal_handler(_SIGKILL, lambda: None)
         with self.assertRaises(TypeError):
             self.loop.remove_signal_handler("SIGUSR1")  # type: ignore[arg-type]
         with self.assertRaises(ValueError):

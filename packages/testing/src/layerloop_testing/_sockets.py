@@ -6,6 +6,7 @@ import asyncio
 import io
 import socket
 import tempfile
+from collections.abc import Awaitable, Callable
 from typing import IO
 
 from ._base import LoopSuite
@@ -65,7 +66,8 @@ class SocketSuite(LoopSuite):
         async def main() -> bytes:
             sender = self.loop.create_task(self.loop.sock_sendall(a, _PAYLOAD))
             received = await self._recv_exactly(b, len(_PAYLOAD))
-            self.assertIsNone(await sender)
+            await sender
+            self.assertIsNone(sender.result())
             return received
 
         self.assertEqual(self.run_coro(main()), _PAYLOAD)
@@ -140,8 +142,8 @@ class SocketSuite(LoopSuite):
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.addCleanup(udp.close)
         self.loop.set_debug(True)
-        self.loop.slow_callback_duration = 60.0  # type: ignore[attr-defined]
-        operations = {
+        self.loop.slow_callback_duration = 60.0
+        operations: dict[str, Callable[[], Awaitable[object]]] = {
             "sock_recv": lambda: self.loop.sock_recv(a, 1),
             "sock_recv_into": lambda: self.loop.sock_recv_into(a, bytearray(1)),
             "sock_sendall": lambda: self.loop.sock_sendall(a, b"x"),
@@ -284,8 +286,7 @@ class SocketSuite(LoopSuite):
     # -- sendfile ------------------------------------------------------------------------
 
     def data_file(self, data: bytes) -> IO[bytes]:
-        f = tempfile.TemporaryFile()
-        self.addCleanup(f.close)
+        f = self.enterContext(tempfile.TemporaryFile())
         f.write(data)
         f.seek(0)
         return f
@@ -353,8 +354,7 @@ class SocketSuite(LoopSuite):
     def test_sock_sendfile_validates_arguments(self) -> None:
         a, _ = self.socketpair()
         binary = self.data_file(b"data")
-        text = tempfile.TemporaryFile("w+")
-        self.addCleanup(text.close)
+        text = self.enterContext(tempfile.TemporaryFile("w+"))
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.addCleanup(udp.close)
         udp.setblocking(False)
