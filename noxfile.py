@@ -163,7 +163,7 @@ def _pytest(session: nox.Session, directory: Path, label: str) -> bool:
 @nox.session(python=TOOLS_PYTHON)
 def layers(session: nox.Session) -> None:
     """The layer contract (imports) and the pins, then the tests of those checks."""
-    session.install("packaging", "pytest", "pytest-timeout", "-c", str(CONSTRAINTS))
+    session.install("packaging", "pytest", "pytest-timeout", "uv", "-c", str(CONSTRAINTS))
     failed = []
     for check in ("tools.check_layers", "tools.check_pins"):
         try:

@@ -57,7 +57,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if cls is None or module is None:
             continue
         if with_timeout:
-            item.add_marker(pytest.mark.timeout(_CPYTHON_TEST_TIMEOUT))
+            # SIGALRM (the tests run in the main thread): a hang fails this test only,
+            # where the thread method would end the whole run.
+            item.add_marker(pytest.mark.timeout(_CPYTHON_TEST_TIMEOUT, method="signal"))
         if run_excluded:
             continue  # which excluded tests pass now that a later layer landed?
         reason = cpython_exclusions.reason_for(EXCLUSIONS, cls, item.name, module)

@@ -16,6 +16,8 @@ it).  Three commands:
     verify: the installed layerloop distributions are exactly NAME's closure, at this
     repository's versions, and NAME imports from site-packages, not from the source tree.
 
+``--root DIR`` (any command) works on the repository at DIR instead of this one.
+
 ``test NAME [PYTEST ARGS ...]``
     Run ``packages/NAME/tests`` with pytest from the current directory (tox runs it from a
     temporary directory).  A tests directory with no test files yet is reported and passes;
@@ -97,13 +99,14 @@ def _installed_layerloop() -> dict[str, str]:
     return found
 
 
-def _is_installed_copy(origin: str | None) -> bool:
+def _is_installed_copy(origin: str | None, pkg: Package) -> bool:
+    """Whether ``origin`` is in this environment's site-packages, not the source tree."""
     if origin is None:
         return False
     path = Path(origin).resolve()
     site = {Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib")}
     in_site = any(path.is_relative_to(s) for s in site)
-    return in_site and not path.is_relative_to((REPO_ROOT / "packages").resolve())
+    return in_site and not path.is_relative_to(pkg.path.resolve())
 
 
 def install(name: str, wheels: Path, packages: Sequence[Package]) -> None:
@@ -125,6 +128,10 @@ def install(name: str, wheels: Path, packages: Sequence[Package]) -> None:
             "--python",
             sys.executable,
             "--no-index",
+            # Wheels of one version are rebuilt with new contents all the time here; uv's
+            # cache would hand back the first build of a name-version from a find-links
+            # directory, so it must not be read.
+            "--no-cache",
             "--find-links",
             str(wheels),
             "--only-binary",
@@ -160,7 +167,7 @@ def verify(target: Package, wanted: Sequence[Package]) -> None:
     for pkg in wanted:
         spec = importlib.util.find_spec(pkg.import_name)
         origin = None if spec is None else spec.origin
-        if not _is_installed_copy(origin):
+        if not _is_installed_copy(origin, pkg):
             raise SystemExit(
                 f"wheelhouse: {pkg.import_name} imports from {origin}, not from an installed wheel"
             )
@@ -217,8 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         return _usage()
     command, rest = args[0], args[1:]
+    root = REPO_ROOT
+    if "--root" in rest and rest.index("--root") + 1 < len(rest):
+        i = rest.index("--root")
+        root = Path(rest[i + 1]).resolve()
+        del rest[i : i + 2]
     try:
-        packages = discover()
+        packages = discover(root)
         if command == "build":
             if "--out" not in rest or rest.index("--out") + 1 >= len(rest):
                 return _usage()

@@ -3,6 +3,7 @@ reject a wrong use (so the positive check is not vacuous)."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
-pytest.importorskip("mypy", reason="the type tests need mypy installed")
+if importlib.util.find_spec("mypy") is None:  # a required check: never skipped silently
+    pytest.fail("the type tests need mypy (tests-integration/requirements.txt)", pytrace=False)
 
 
 def _mypy(*targets: str, python_version: str | None = None) -> subprocess.CompletedProcess[str]:

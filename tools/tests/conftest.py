@@ -58,6 +58,7 @@ class FakeRepo:
         tests: Mapping[str, str] | None = None,
         optional: Mapping[str, Iterable[str]] | None = None,
         test_group: Iterable[str] | None = None,
+        buildable: bool = False,
     ) -> Path:
         """One package; ``exports`` become module-level names listed in ``__all__``
         (``None``: an ``__init__.py`` without ``__all__``)."""
@@ -71,6 +72,12 @@ class FakeRepo:
             )
         if test_group is not None:
             extra += f"\n[dependency-groups]\ntest = {_toml_list(test_group)}\n"
+        if buildable:  # a real hatchling project that `uv build` can build
+            extra += (
+                '\n[build-system]\nrequires = ["hatchling"]\n'
+                'build-backend = "hatchling.build"\n\n'
+                f'[tool.hatch.version]\npath = "src/{imp}/_version.py"\n'
+            )
         self.write(
             f"{base}/pyproject.toml",
             f'[project]\nname = "{name}"\ndynamic = ["version"]\n'

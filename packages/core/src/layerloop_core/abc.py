@@ -28,8 +28,9 @@ Contract points shared by every method below:
 
 1. **No inline callbacks.**  Completion callbacks and watch handles run from the loop's
    ready queue, after :meth:`IOBackend.poll` has enqueued them; never from inside the call
-   that started the operation.  Only :meth:`Stream.try_write` and the ``sock_*`` fast paths
-   complete synchronously, and they say so by their return value.
+   that started the operation.  Only :meth:`Stream.try_write`,
+   :meth:`DatagramEndpoint.try_send` and the ``sock_*`` fast paths complete
+   synchronously, and they say so by their return value.
 2. **Buffers are lent.**  A buffer passed to a write, or returned by
    :meth:`StreamOwner.get_read_buffer`, belongs to the backend until the operation's
    callback has run.  The caller must neither resize nor release it meanwhile.
@@ -54,8 +55,11 @@ __all__ = [
     "DatagramEndpoint",
     "DatagramOwner",
     "Enqueue",
+    "FileLike",
+    "HasFileno",
     "IOBackend",
     "Listener",
+    "Operation",
     "Resolver",
     "Stream",
     "StreamBackend",
@@ -223,57 +227,122 @@ class IOBackend(Protocol):
 
 
 # -- byte streams, listeners and datagrams: what layerloop-transports is written on ------
+#
+# Two kinds of callbacks appear below.  *Owner callbacks* (the methods of StreamOwner and
+# DatagramOwner) are called for as long as the object reads and never after its close();
+# *operation callbacks* (the ``done`` given to one call) are called exactly once each,
+# also when the object is closed while the operation is outstanding (then with an
+# asyncio.CancelledError, or with the result if the kernel finished first: contract
+# point 5).  Both kinds run from the loop's ready queue (contract point 1) and must not
+# raise: an exception escaping one reaches the loop's exception handler, and the object
+# stays in the state the callback found it in.
+
+
+class HasFileno(Protocol):
+    """Anything with a file descriptor: a socket, a file object from ``open``/``os.fdopen``,
+    a ``pty`` or pipe wrapper."""
+
+    def fileno(self) -> int: ...
+
+
+#: What :meth:`StreamBackend.open_stream` accepts: a ``socket.socket``, any object with
+#: ``fileno()`` (pipes and character devices such as ptys, as ``connect_read_pipe`` and
+#: ``connect_write_pipe`` receive them), or a bare fd number.
+FileLike: TypeAlias = "int | HasFileno"
+
+
+class Operation(Protocol):
+    """A pending operation that can be cancelled (see :meth:`StreamBackend.connect`)."""
+
+    def cancel(self) -> None:
+        """Ask for the operation to stop.  Its callback still runs exactly once: with
+        :class:`asyncio.CancelledError`, or with the outcome if it raced the cancel.  A
+        no-op once the callback has been scheduled."""
+        ...
 
 
 class StreamOwner(Protocol):
     """The side of a :class:`Stream` that consumes its reads: a transport.
 
-    Implemented once, by ``layerloop-transports``, and used by every backend.
+    Implemented once, by ``layerloop-transports``, and used by every backend.  Owner
+    callbacks run only while the stream is reading (between :meth:`Stream.start_reading`
+    and :meth:`Stream.stop_reading`, end of stream, a read error or :meth:`Stream.close`).
     """
 
     def get_read_buffer(self, size_hint: int) -> memoryview:
-        """Lend the buffer the next read lands in (a reused ``bytearray`` for
-        ``Protocol``, the protocol's own buffer for ``BufferedProtocol``)."""
+        """Lend the writable, non-empty buffer the next read lands in (a reused
+        ``bytearray`` for ``Protocol``, the protocol's own buffer for
+        ``BufferedProtocol``).
+
+        *size_hint* is how many bytes are known to be waiting, or ``-1`` when unknown (as
+        ``BufferedProtocol.get_buffer`` receives it).  The buffer belongs to the backend
+        until the matching :meth:`read_done` or :meth:`read_failed` (contract point 2).
+        The owner validates its protocol's buffer itself (an empty buffer would read as
+        end of stream); if this method raises anyway, reading stops.
+        """
         ...
 
     def read_done(self, nbytes: int) -> None:
-        """*nbytes* landed at the start of the last lent buffer; ``0`` is end of stream."""
+        """*nbytes* landed at the start of the last lent buffer.
+
+        ``0`` is end of stream, after which reading has stopped (a half-closed socket
+        can still be written).  On a stream over a write-only fd (the write end of a
+        pipe), reading means watching for the reader going away, reported as ``0``.
+        """
         ...
 
     def read_failed(self, exc: BaseException) -> None:
-        """The read failed (connection reset, ...).  Reading has stopped."""
+        """The read failed (``ConnectionResetError``, ``EIO`` from a pty whose other
+        side closed, ...); reading has stopped.  The stream is still open: the owner
+        decides to close it."""
         ...
 
 
 class Stream(Protocol):
-    """A connected byte stream (TCP, Unix, pipe, pty) driven by the backend."""
+    """A connected byte stream (TCP, Unix, pipe, pty) driven by the backend.
+
+    The stream owns its fd from :meth:`StreamBackend.open_stream` on: only
+    :meth:`close` closes it.  At most one read (contract point 3, the backend's own) and
+    one write or sendfile or shutdown are outstanding at a time.
+    """
 
     def start_reading(self) -> None:
-        """Read continuously into the owner's buffers until :meth:`stop_reading`.
+        """Read continuously into the owner's buffers until :meth:`stop_reading`, end
+        of stream or a read error.  Idempotent.
 
-        A readiness backend watches the fd and calls ``recv_into``; a completion backend
-        keeps one receive in flight.
+        A readiness backend watches the fd and reads into the lent buffer when it is
+        readable; a completion backend keeps one receive in flight.
         """
         ...
 
     def stop_reading(self) -> None:
-        """Stop reading.  A completion backend lets a receive already in flight finish
-        and still reports it: the owner buffers data that arrives after a pause."""
+        """Stop reading: no owner callback runs until the next :meth:`start_reading`.
+        Idempotent.
+
+        A completion backend whose receive was already in flight keeps its outcome (the
+        buffer stays lent) and reports it first thing after :meth:`start_reading`, so the
+        owner never sees data while paused, on any kind of backend.
+        """
         ...
 
     def try_write(self, data: memoryview) -> int:
-        """Write what the kernel accepts right now without blocking; return the count.
+        """Write what the kernel accepts right now without blocking; return the count
+        (``0``: would block).
 
-        Raises ``OSError`` for a broken connection.  Only valid when no
-        :meth:`write` is outstanding.
+        Synchronous (the one exception to contract point 1).  Raises ``OSError`` for a
+        broken stream (``BrokenPipeError``, ``ConnectionResetError``, ...).  Only valid
+        while no write, sendfile or shutdown is outstanding.
         """
         ...
 
     def write(self, data: memoryview, done: Callable[[int, BaseException | None], None]) -> None:
-        """Start writing *data*; ``done(nbytes, error)`` reports how much was written.
+        """Write *data*; ``done(nbytes, error)`` reports how much was written and the
+        error that stopped it, if any.
 
-        At most one write is outstanding per stream.  A short count is normal; the owner
-        submits the rest.
+        *data* is lent until *done* runs.  A short count with no error is allowed (the
+        owner submits the rest); the readiness backends write everything before
+        reporting.  Raises :class:`RuntimeError` if another write, sendfile or shutdown
+        is outstanding or the stream is closed.
         """
         ...
 
@@ -284,17 +353,34 @@ class Stream(Protocol):
         count: int,
         done: Callable[[int, BaseException | None], None],
     ) -> None:
-        """Send *count* bytes of the regular file *fd* from *offset*, zero-copy where the
-        kernel allows; reports like :meth:`write`."""
+        """Send *count* (> 0) bytes of the regular file *fd* from *offset* without
+        copying them through Python; reports like :meth:`write` (the file position is
+        not used or moved: the owner updates it).
+
+        When the kernel refuses before the first byte (not a regular file, a stream
+        sendfile cannot write to, ...), ``done(0, asyncio.SendfileNotAvailableError)``:
+        the owner falls back to reads and writes.
+        """
         ...
 
     def shutdown_write(self, done: Callable[[BaseException | None], None]) -> None:
-        """Half-close the stream once the outstanding write (if any) has finished."""
+        """Half-close: send end of stream after the outstanding write or sendfile (if
+        any) has finished; reading is unaffected.  Sockets only: on any other fd *done*
+        receives ``OSError(ENOTSOCK)`` (a pipe's end of stream is its close).  No write
+        is accepted afterwards.
+        """
         ...
 
     def close(self, done: Callable[[], None]) -> None:
-        """Cancel outstanding operations, wait for their completions, close the fd, then
-        call *done*.  After ``close`` no owner callback runs except *done*."""
+        """Close now: stop reading, cancel the outstanding operations, wait for their
+        completions, close the fd (through the object given to ``open_stream``), then
+        call *done*.
+
+        Each cancelled operation's callback runs once, before *done* (contract point 5).
+        No owner callback runs after ``close`` is called.  A graceful close (flush the
+        queued data first) is the owner's: it waits for its last write to report, then
+        calls ``close``.  Calling ``close`` twice is a :class:`RuntimeError`.
+        """
         ...
 
 
@@ -302,11 +388,12 @@ class Listener(Protocol):
     """A listening socket that accepts connections until closed."""
 
     def pause(self) -> None:
-        """Stop accepting (used to back off on ``EMFILE``/``ENFILE``)."""
+        """Stop accepting (to back off after ``EMFILE``/``ENFILE``, or while a server
+        is not serving); connections wait in the kernel's backlog.  Idempotent."""
         ...
 
     def resume(self) -> None:
-        """Accept again."""
+        """Accept again.  Idempotent."""
         ...
 
     def close(self, done: Callable[[], None]) -> None:
@@ -318,27 +405,38 @@ class DatagramOwner(Protocol):
     """The side of a :class:`DatagramEndpoint` that consumes datagrams."""
 
     def datagram_received(self, data: bytes, address: Address) -> None:
-        """One datagram arrived."""
+        """One datagram arrived from *address* (``None`` or ``""`` for an unnamed
+        ``AF_UNIX`` sender, as ``recvfrom`` reports it)."""
         ...
 
     def receive_failed(self, exc: OSError) -> None:
-        """A receive reported an error (for example ``ECONNREFUSED`` from ICMP)."""
+        """A receive reported an error, for example ``ConnectionRefusedError`` on a
+        connected UDP socket after an ICMP port-unreachable (``error_received``).
+        Receiving continues."""
         ...
 
 
 class DatagramEndpoint(Protocol):
-    """A datagram socket driven by the backend."""
+    """A datagram socket driven by the backend; it owns the socket from
+    :meth:`StreamBackend.open_datagram` on."""
 
     def start_receiving(self) -> None:
-        """Deliver datagrams to the owner until :meth:`stop_receiving`."""
+        """Deliver datagrams to the owner until :meth:`stop_receiving`.  Idempotent."""
         ...
 
     def stop_receiving(self) -> None:
-        """Stop delivering datagrams."""
+        """Stop delivering datagrams (a completion backend holds one that raced, as
+        :meth:`Stream.stop_reading`).  Idempotent."""
         ...
 
     def try_send(self, data: memoryview, address: Address | None) -> bool:
-        """Send one datagram now if the kernel takes it; ``False`` means "would block"."""
+        """Send one datagram now if the kernel takes it; ``False`` means "would block".
+
+        Synchronous.  Raises ``OSError`` for any other failure (``ConnectionRefusedError``
+        from an earlier ICMP error on a connected socket, ``EMSGSIZE``, ...): the owner
+        reports it as ``error_received``.  Only valid while no :meth:`send` is
+        outstanding.  *address* ``None`` sends to the connected peer.
+        """
         ...
 
     def send(
@@ -347,11 +445,13 @@ class DatagramEndpoint(Protocol):
         address: Address | None,
         done: Callable[[BaseException | None], None],
     ) -> None:
-        """Send one datagram when the socket can take it; at most one outstanding."""
+        """Send one datagram when the socket can take it; at most one outstanding.
+        *data* is lent until *done* runs."""
         ...
 
     def close(self, done: Callable[[], None]) -> None:
-        """Cancel, drain, close the socket, then call *done*."""
+        """Cancel (an outstanding send reports ``CancelledError`` first), close the
+        socket, then call *done*.  No owner callback runs after ``close``."""
         ...
 
 
@@ -360,30 +460,52 @@ class StreamBackend(IOBackend, Protocol):
     """An :class:`IOBackend` that can also drive streams, listeners and datagrams.
 
     This is what ``layerloop-transports`` requires: it is written once against this
-    interface and never against a particular backend.
+    interface and never against a particular backend.  Every object given to these
+    methods must be non-blocking already (the backend never changes an fd's mode, except
+    that accepted sockets are made non-blocking); from then on the backend owns it and
+    closes it (contract point 4).
     """
 
-    def open_stream(self, sock: socket.socket, owner: StreamOwner) -> Stream:
-        """Take over the connected, non-blocking *sock* (or pipe wrapper) for streaming."""
+    def open_stream(self, fileobj: FileLike, owner: StreamOwner) -> Stream:
+        """Take over the connected stream socket, pipe end or character device
+        *fileobj*.
+
+        A ``socket.socket`` is read and written with ``recv_into``/``send`` and can be
+        half-closed; anything else with ``read``/``write`` on its fd.  The stream closes
+        *fileobj* through its ``close()`` method (``os.close`` for a bare fd).  Raises
+        ``OSError`` (``PermissionError`` from epoll for a regular file) or
+        ``ValueError`` for an fd the backend cannot drive.
+        """
         ...
 
     def listen(
         self,
         sock: socket.socket,
         on_accept: Callable[[socket.socket | None, Address, OSError | None], None],
+        *,
+        backlog: int = 100,
     ) -> Listener:
-        """Accept connections on the listening *sock*, calling *on_accept* for each new
-        non-blocking socket, or with the ``OSError`` an accept failed with."""
+        """Accept connections on the listening *sock*, starting now.
+
+        ``on_accept(conn, address, None)`` receives each new non-blocking socket (the
+        owner takes it); ``on_accept(None, None, error)`` each failed accept
+        (``EMFILE``, ``ENFILE``, ``ENOBUFS``, ``ECONNABORTED``, ...), after which the
+        listener carries on unless the owner pauses it.  At most *backlog* connections
+        are accepted per wakeup, so a flood of connections cannot starve the loop.
+        """
         ...
 
     def connect(
-        self, sock: socket.socket, address: Address, done: Callable[[OSError | None], None]
-    ) -> None:
-        """Connect *sock* to the resolved *address*; *done* reports the outcome."""
+        self, sock: socket.socket, address: Address, done: Callable[[BaseException | None], None]
+    ) -> Operation:
+        """Connect the non-blocking *sock* to the resolved *address*; *done* reports the
+        outcome (``None``, the ``OSError``, or ``CancelledError`` after
+        :meth:`Operation.cancel`).  The caller keeps *sock* and may close it once *done*
+        has run."""
         ...
 
     def open_datagram(self, sock: socket.socket, owner: DatagramOwner) -> DatagramEndpoint:
-        """Take over the bound, non-blocking datagram *sock*."""
+        """Take over the bound (and possibly connected), non-blocking datagram *sock*."""
         ...
 
 

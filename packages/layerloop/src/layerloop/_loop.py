@@ -67,9 +67,12 @@ class EventLoop(layerloop_core.EventLoop):
 def new_event_loop(backend: BackendSpec = "auto", *, resolver: Resolver | None = None) -> EventLoop:
     """Return a new :class:`EventLoop`; usable as ``loop_factory`` as it stands::
 
-    asyncio.run(main(), loop_factory=layerloop.new_event_loop)      # 3.12+
-    with asyncio.Runner(loop_factory=layerloop.new_event_loop) as r:  # 3.11+
-        r.run(main())
+        asyncio.run(main(), loop_factory=layerloop.new_event_loop)      # 3.12+
+        with asyncio.Runner(loop_factory=layerloop.new_event_loop) as r:  # 3.11+
+            r.run(main())
+
+    *backend* is ``"auto"``, a backend name, or an :class:`~layerloop_core.abc.IOBackend`;
+    *resolver* defaults to :class:`layerloop_dns.ThreadedResolver`.
     """
     return EventLoop(backend, resolver=resolver)
 

@@ -55,9 +55,11 @@ import socket
 import stat
 import sys
 from collections.abc import Callable
-from typing import Any, Final, TypeAlias, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, TypeVarTuple
 
-from layerloop_core.abc import Address, BackendKind, Enqueue
+from layerloop_core.abc import Address, BackendKind, DatagramOwner, Enqueue, FileLike, StreamOwner
+
+from ._streams import ReadinessConnect, ReadinessDatagram, ReadinessListener, ReadinessStream
 
 __all__ = ["MAX_TIMEOUT", "READ", "WRITE", "ReadinessBackend", "UnavailableBackend"]
 
@@ -316,6 +318,48 @@ class ReadinessBackend:
             self._watch(fd, READ | WRITE, READ)
         else:
             self._watch(fd, WRITE, 0)
+
+    def _drop_reader(self, fd: int, watch: Watch) -> None:
+        """Remove *watch* (a stream's own handle) without cancelling it, and only while
+        the registry still holds it: the handle is reused when reading resumes, and a
+        closed backend has already forgotten every watch."""
+        if self._readers.get(fd) is watch:
+            self._unset_reader(fd)
+
+    def _drop_writer(self, fd: int, watch: Watch) -> None:
+        """As :meth:`_drop_reader`, for writability."""
+        if self._writers.get(fd) is watch:
+            self._unset_writer(fd)
+
+    # -- streams, listeners, connects, datagrams: StreamBackend ---------------------------
+    #
+    # Done in ._streams; see its docstring for the invariants.
+
+    def open_stream(self, fileobj: FileLike, owner: StreamOwner) -> ReadinessStream:
+        """Take over the connected socket, pipe end or character device *fileobj*."""
+        return ReadinessStream(self, fileobj, owner)
+
+    def listen(
+        self,
+        sock: socket.socket,
+        on_accept: Callable[[socket.socket | None, Address, OSError | None], None],
+        *,
+        backlog: int = 100,
+    ) -> ReadinessListener:
+        """Accept connections on the listening *sock*, at most *backlog* per wakeup."""
+        return ReadinessListener(self, sock, on_accept, backlog)
+
+    def connect(
+        self, sock: socket.socket, address: Address, done: Callable[[BaseException | None], None]
+    ) -> ReadinessConnect:
+        """Connect *sock* to the resolved *address*; *done* reports the outcome."""
+        op = ReadinessConnect(self, sock, address, done)
+        op._start()
+        return op
+
+    def open_datagram(self, sock: socket.socket, owner: DatagramOwner) -> ReadinessDatagram:
+        """Take over the bound, non-blocking datagram *sock*."""
+        return ReadinessDatagram(self, sock, owner)
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -696,3 +740,11 @@ def _not_attached(handle: asyncio.Handle) -> None:
 
 def _not_attached_future() -> asyncio.Future[Any]:
     raise RuntimeError("the backend is not attached to a loop")
+
+
+if TYPE_CHECKING:
+    from layerloop_core.abc import StreamBackend
+
+    def _conforms(backend: ReadinessBackend) -> StreamBackend:
+        # Static proof that every readiness backend implements the whole seam.
+        return backend
