@@ -71,6 +71,9 @@ def _fake_distribution(root: Path, entries: dict[str, str]) -> None:
             """
             def unavailable():
                 raise OSError("no such kernel feature here")
+
+            def foreign():
+                raise RuntimeError("the kqueue backend is not available on linux")
             """
         )
     )
@@ -79,6 +82,7 @@ def _fake_distribution(root: Path, entries: dict[str, str]) -> None:
 ENTRIES = {
     "minimal": "minimal_backend:MinimalBackend",
     "nokernel": "fake_backends:unavailable",
+    "foreign": "fake_backends:foreign",
     "missing": "no_such_module_anywhere:Backend",
 }
 
@@ -94,6 +98,9 @@ def test_entry_points_are_discovered(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert backend.name == "minimal"
     backend.close()
     assert found["nokernel"].unavailable == "OSError: no such kernel feature here"
+    assert found["foreign"].unavailable == (
+        "RuntimeError: the kqueue backend is not available on linux"
+    )
     missing = found["missing"].unavailable
     assert missing is not None and missing.startswith("cannot import")
 

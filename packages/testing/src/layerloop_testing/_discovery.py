@@ -4,8 +4,9 @@ Two sources, merged by backend name (the first source wins):
 
 1. the entry-point group ``layerloop.backends``: each entry point is named after the
    backend and refers to a zero-argument callable returning a new, unattached
-   :class:`~layerloop_core.abc.IOBackend`; the callable raises ``OSError`` or
-   ``NotImplementedError`` where the backend cannot work on this machine.  This is how a
+   :class:`~layerloop_core.abc.IOBackend`; the callable raises ``OSError``,
+   ``NotImplementedError`` or ``RuntimeError`` where the backend cannot work on this
+   machine (``layerloop_selector``'s stand-ins for foreign kernels raise the latter).  This is how a
    third-party backend package makes itself known::
 
        [project.entry-points."layerloop.backends"]
@@ -85,7 +86,7 @@ def new_stdlib_loop() -> asyncio.AbstractEventLoop:
 def _probe(new_backend: Callable[[], IOBackend]) -> str | None:
     try:
         backend = new_backend()
-    except (OSError, NotImplementedError) as exc:
+    except (OSError, NotImplementedError, RuntimeError) as exc:
         return f"{type(exc).__name__}: {exc}"
     backend.close()
     return None
