@@ -1,19 +1,17 @@
 """Finding the backends installed next to the kit, without depending on any of them.
 
-Two sources, merged by backend name (the first source wins):
+Backends are found through one source, the entry-point group ``layerloop.backends``:
+each entry point is named after the backend and refers to a zero-argument callable
+returning a new, unattached :class:`~layerloop_core.abc.IOBackend`; the callable raises
+``OSError``, ``NotImplementedError`` or ``RuntimeError`` where the backend cannot work
+on this machine (``layerloop_selector``'s stand-ins for foreign kernels raise the
+latter).  ``layerloop-selector`` registers its backends there, and so does any
+third-party backend package::
 
-1. the entry-point group ``layerloop.backends``: each entry point is named after the
-   backend and refers to a zero-argument callable returning a new, unattached
-   :class:`~layerloop_core.abc.IOBackend`; the callable raises ``OSError``,
-   ``NotImplementedError`` or ``RuntimeError`` where the backend cannot work on this
-   machine (``layerloop_selector``'s stand-ins for foreign kernels raise the latter).  This is how a
-   third-party backend package makes itself known::
+    [project.entry-points."layerloop.backends"]
+    uring = "my_uring_backend:UringBackend"
 
-       [project.entry-points."layerloop.backends"]
-       uring = "my_uring_backend:UringBackend"
-
-2. ``layerloop_selector``, imported optionally: ``available_backends()`` and
-   ``new_backend(name)`` of its public API.
+The kit never imports a backend package by name: it depends on layerloop-core alone.
 
 Each backend is probed once (created and closed).  A backend that cannot be created is
 not dropped: it is reported with the reason, and the pytest plugin turns it into a
@@ -24,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import importlib.metadata
 import sys
 from collections.abc import Callable
@@ -56,7 +53,7 @@ class BackendInfo:
     name: str
     #: Zero-argument callable returning a new backend.
     new_backend: Callable[[], IOBackend]
-    #: Where it came from: ``"entry point my_pkg:Backend"`` or ``"layerloop_selector"``.
+    #: Where it came from: ``"entry point my_pkg:Backend"``.
     origin: str
     #: ``None`` when a probe instance could be created, else why not.
     unavailable: str | None = None
@@ -112,22 +109,20 @@ def _unloadable(exc: ImportError) -> Callable[[], IOBackend]:
     return fail
 
 
-def _from_selector() -> list[BackendInfo]:
-    try:
-        selector = importlib.import_module("layerloop_selector")
-    except ImportError:
-        return []
-    found: list[BackendInfo] = []
-    for name in selector.available_backends():
-        new_backend: Callable[[], IOBackend] = functools.partial(selector.new_backend, name)
-        found.append(BackendInfo(name, new_backend, "layerloop_selector", _probe(new_backend)))
-    return found
-
-
 def discover_backends() -> list[BackendInfo]:
-    """Every installed backend, entry points first, each name once."""
+    """Every installed backend this platform has, each name once (the first
+    registration wins), in the order the entry points are listed.
+
+    A backend for another kernel (its probe raises ``NotImplementedError``, as kqueue
+    does on Linux) is left out: there is nothing to test here.  A backend that should
+    work but could not be created is kept, with the reason, so it shows as skipped.
+    """
     merged: dict[str, BackendInfo] = {}
-    for info in (*_from_entry_points(), *_from_selector()):
+    for info in _from_entry_points():
+        if info.unavailable is not None and info.unavailable.startswith(
+            "NotImplementedError"
+        ):
+            continue
         merged.setdefault(info.name, info)
     return list(merged.values())
 

@@ -1,0 +1,576 @@
+"""The stream transport (TCP and Unix sockets), written once over
+:class:`layerloop_core.abc.Stream`.
+
+The transport is the :class:`~layerloop_core.abc.StreamOwner` of one backend stream and
+never touches the fd itself: the backend reads into the buffer the transport lends, the
+transport tries writes synchronously and hands the backend what the kernel did not take,
+and the backend closes.  Nothing here knows whether the backend is readiness or
+completion based.
+
+Invariants:
+
+* **Reads.**  A ``Protocol`` reads into one ``bytearray`` reused for the transport's
+  life (``recv_into``; only the bytes received are copied out, as the ``bytes`` that
+  ``data_received`` needs).  A ``BufferedProtocol`` reads straight into the buffer its
+  ``get_buffer`` returns.  Reading starts only after ``connection_made`` has run, stops
+  for ``pause_reading``, at end of stream and at ``close``, and never restarts after end
+  of stream.
+* **Writes.**  Bytes accepted by ``write`` are either in the kernel or counted in
+  ``_wsize`` (queued in ``_wqueue`` or lent to the one outstanding backend write,
+  ``_writing``).  ``write`` tries the kernel first only when nothing is queued or
+  outstanding, so bytes are never reordered.  Flow control compares ``_wsize`` with the
+  water marks exactly where CPython does: after queueing (pause) and after a backend
+  write reports (resume).
+* **Closing.**  ``_conn_lost`` becomes non-zero when the end is decided: at once for
+  ``abort`` and fatal errors, and for ``close`` once the queue has drained.  At that
+  moment the backend stream is closed (it cancels an outstanding write, drains, closes
+  the fd) and ``connection_lost`` runs from its completion callback, once.  A buffer the
+  protocol lent for a read is therefore released before ``connection_lost`` runs, on
+  every kind of backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import socket
+import warnings
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from layerloop_core.abc import Stream, StreamBackend
+
+if TYPE_CHECKING:
+    from ._server import Server
+
+__all__ = ["StreamTransport"]
+
+logger = logging.getLogger("asyncio")
+
+#: The size of the reused read buffer of a ``Protocol`` (what CPython's transport asks
+#: ``recv`` for): large reads amortise the per-read cost of the loop.
+READ_BUFFER_SIZE: Final = 256 * 1024
+#: Default high-water mark of the write buffer; the low-water mark defaults to a quarter.
+DEFAULT_HIGH_WATER: Final = 64 * 1024
+#: After this many writes to a lost connection, each further one logs a warning.
+CONNLOST_WRITE_WARN: Final = 5
+#: Largest number of queued chunks joined into one backend write.
+_JOIN_LIMIT: Final = 1024 * 1024
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    """Turn Nagle's algorithm off on a TCP socket (small writes leave at once)."""
+    if (
+        sock.family in (socket.AF_INET, socket.AF_INET6)
+        and sock.type == socket.SOCK_STREAM
+        and sock.proto in (0, socket.IPPROTO_TCP)
+    ):
+        # The peer may be gone already: the transport's first I/O reports that.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _resolve_waiter(waiter: asyncio.Future[None]) -> None:
+    if not waiter.cancelled():
+        waiter.set_result(None)
+
+
+class StreamTransport(asyncio.Transport):
+    """A connected stream socket (TCP or Unix) as an :class:`asyncio.Transport`.
+
+    Created by the connection APIs of :class:`~layerloop_transports.TransportsMixin`;
+    *loop* must be a loop whose ``backend`` implements
+    :class:`~layerloop_core.abc.StreamBackend`.  The transport takes ownership of the
+    non-blocking *sock* (the backend closes it), schedules
+    ``protocol.connection_made(self)``, then starts reading, then resolves *waiter*.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_buffered",
+        "_closing",
+        "_conn_lost",
+        "_eof",
+        "_eof_received",
+        "_high_water",
+        "_inflight",
+        "_info",
+        "_lent",
+        "_loop",
+        "_lost_exc",
+        "_low_water",
+        "_paused",
+        "_protocol",
+        "_protocol_paused",
+        "_rbuf",
+        "_rview",
+        "_scratch",
+        "_server",
+        "_sock",
+        "_started",
+        "_stream",
+        "_stream_closed",
+        "_wqueue",
+        "_writing",
+        "_wsize",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[None] | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        server: Server | None = None,
+    ) -> None:
+        super().__init__()
+        self._loop = loop
+        self._sock = sock
+        info: dict[str, Any] = {} if extra is None else dict(extra)
+        self._info = info
+        info["socket"] = sock
+        try:
+            info["sockname"] = sock.getsockname()
+        except OSError:
+            info["sockname"] = None
+        if "peername" not in info:
+            try:
+                info["peername"] = sock.getpeername()
+            except OSError:
+                info["peername"] = None
+        self._protocol: Any = None
+        self._buffered = False
+        self._rbuf: bytearray | None = None
+        self._rview: memoryview | None = None
+        self._lent: memoryview | None = None
+        self._scratch: memoryview | None = None
+        self.set_protocol(protocol)
+        self._server = server
+        self._closing = False
+        self._conn_lost = 0
+        self._lost_exc: BaseException | None = None
+        self._paused = False
+        self._started = False
+        self._eof = False
+        self._eof_received = False
+        self._stream_closed = False
+        self._wqueue: collections.deque[bytes | memoryview] = collections.deque()
+        self._wsize = 0
+        self._writing = False
+        self._inflight: memoryview | None = None
+        self._protocol_paused = False
+        self._high_water = DEFAULT_HIGH_WATER
+        self._low_water = DEFAULT_HIGH_WATER // 4
+        set_nodelay(sock)
+        backend = cast(StreamBackend, getattr(loop, "backend", None))
+        self._stream: Stream = backend.open_stream(sock, self)
+        if server is not None:
+            server._attach(self)
+        loop.call_soon(protocol.connection_made, self)
+        # Reading starts after connection_made has run (it may pause reading).
+        loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(_resolve_waiter, waiter)
+
+    def __repr__(self) -> str:
+        parts = [type(self).__name__]
+        if self._stream_closed:
+            parts.append("closed")
+        elif self._closing:
+            parts.append("closing")
+        if not self._stream_closed:
+            parts.append(f"fd={self._sock.fileno()}")
+            parts.append("read=" + ("polling" if self.is_reading() else "idle"))
+            state = "polling" if self._writing else "idle"
+            parts.append(f"write=<{state}, bufsize={self._wsize}>")
+        return f"<{' '.join(parts)}>"
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if not getattr(self, "_stream_closed", True):
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._stream_closed = True
+            # The loop or the backend may be gone already: nothing else can be done.
+            with contextlib.suppress(Exception):
+                self._stream.close(_nothing)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """``socket`` (the socket object itself: CPython's wrapper class is private),
+        ``sockname``, ``peername``, or *default*."""
+        return self._info.get(name, default)
+
+    # -- protocol --------------------------------------------------------------------
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        """Deliver events to *protocol* from now on (``BufferedProtocol`` reads land in
+        its buffer)."""
+        self._protocol = protocol
+        self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
+        if not self._buffered and self._rbuf is None:
+            self._rbuf = bytearray(READ_BUFFER_SIZE)
+            self._rview = memoryview(self._rbuf)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        """The current protocol (``None`` once the connection is lost, as in CPython)."""
+        return cast(asyncio.BaseProtocol, self._protocol)
+
+    # -- reading: the StreamOwner side -------------------------------------------------
+
+    def is_reading(self) -> bool:
+        """Whether the transport is receiving (not paused, not closing)."""
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        """Stop delivering data until :meth:`resume_reading`.  Idempotent."""
+        if self._closing or self._paused:
+            return
+        self._paused = True
+        self._stream.stop_reading()
+        if self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        """Deliver data again after :meth:`pause_reading`.  Idempotent."""
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        if self._started and not self._eof_received:
+            self._stream.start_reading()
+        if self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
+    def _start_reading(self) -> None:
+        self._started = True
+        if not self._closing and not self._paused and not self._eof_received:
+            self._stream.start_reading()
+
+    def get_read_buffer(self, size_hint: int) -> memoryview:
+        """StreamOwner: the reused buffer, or the ``BufferedProtocol``'s own."""
+        if not self._buffered:
+            view = self._rview
+            assert view is not None
+            self._lent = view
+            return view
+        try:
+            view = memoryview(self._protocol.get_buffer(size_hint))
+            if not view.nbytes:
+                raise RuntimeError("get_buffer() returned an empty buffer")
+            if view.readonly:
+                raise TypeError("get_buffer() returned a read-only buffer")
+            if not view.c_contiguous or view.itemsize != 1:
+                view = view.cast("B")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            # The backend reads right after this returns, so the stream cannot be
+            # closed here; stop reading, let the read land in a scratch byte that is
+            # ignored, and fail the connection from the ready queue.
+            self._stream.stop_reading()
+            self._lent = None
+            self._loop.call_soon(
+                self._fatal_error, exc, "Fatal error: protocol.get_buffer() call failed."
+            )
+            scratch = self._scratch
+            if scratch is None:
+                scratch = self._scratch = memoryview(bytearray(1))
+            return scratch
+        self._lent = view
+        return view
+
+    def read_done(self, nbytes: int) -> None:
+        """StreamOwner: *nbytes* landed in the lent buffer (0: end of stream)."""
+        view = self._lent
+        self._lent = None
+        if view is None or self._conn_lost:
+            return  # the scratch buffer of a failed get_buffer, or a lost connection
+        if not nbytes:
+            self._on_eof()
+            return
+        protocol = self._protocol
+        if self._buffered:
+            try:
+                protocol.buffer_updated(nbytes)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+            return
+        data = bytes(view[:nbytes])
+        try:
+            protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def read_failed(self, exc: BaseException) -> None:
+        """StreamOwner: the read failed; the connection is lost with *exc*."""
+        self._lent = None
+        if self._conn_lost:
+            return
+        self._fatal_error(exc, "Fatal read error on socket transport")
+
+    def _on_eof(self) -> None:
+        # The backend has stopped reading; it never restarts after end of stream.
+        self._eof_received = True
+        if self._loop.get_debug():
+            logger.debug("%r received EOF", self)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if not keep_open:
+            self.close()
+
+    # -- writing -----------------------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Send *data*: tried at once, the rest queued and sent in order."""
+        if not isinstance(data, _BYTES_LIKE):
+            raise TypeError(
+                f"data argument must be a bytes-like object, not {type(data).__name__!r}"
+            )
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if not data:
+            return
+        if self._conn_lost:
+            if self._conn_lost >= CONNLOST_WRITE_WARN:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        if not self._writing and not self._wqueue:
+            view = memoryview(data)
+            try:
+                sent = self._stream.try_write(view)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
+                return
+            if sent == view.nbytes:
+                return
+            # Queue a private copy of the rest: the caller may reuse a bytearray.
+            rest = view[sent:]
+            if not isinstance(data, bytes):
+                rest = memoryview(bytes(rest))
+            self._wqueue.append(rest)
+            self._wsize += len(rest)
+            self._submit()
+        else:
+            chunk = data if isinstance(data, bytes) else bytes(data)
+            self._wqueue.append(chunk)
+            self._wsize += len(chunk)
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data: Any) -> None:
+        """Write each bytes-like object of the iterable, in order, as one write."""
+        if self._eof:
+            raise RuntimeError("Cannot call writelines() after write_eof()")
+        items = list(list_of_data)
+        if not items:
+            return
+        self.write(items[0] if len(items) == 1 else b"".join(items))
+
+    def _submit(self) -> None:
+        """Hand the queued bytes to the backend as one write (nothing outstanding)."""
+        queue = self._wqueue
+        if len(queue) == 1:
+            chunk = queue.popleft()
+        else:
+            parts: list[bytes | memoryview] = []
+            size = 0
+            while queue and size < _JOIN_LIMIT:
+                part = queue.popleft()
+                parts.append(part)
+                size += len(part)
+            chunk = b"".join(parts)
+        self._writing = True
+        self._inflight = view = memoryview(chunk)
+        try:
+            self._stream.write(view, self._write_done)
+        except BaseException:
+            self._writing = False
+            self._inflight = None
+            queue.appendleft(chunk)
+            raise
+
+    def _write_done(self, nbytes: int, exc: BaseException | None, /) -> None:
+        """Operation callback of the outstanding backend write."""
+        self._writing = False
+        view = self._inflight
+        self._inflight = None
+        if self._stream_closed:
+            return  # cancelled by the close (abort or fatal error)
+        self._wsize -= nbytes
+        if exc is None and view is not None and nbytes < view.nbytes:
+            # A short count with no error (allowed by the interface): the tail goes
+            # first in the queue.
+            self._wqueue.appendleft(view[nbytes:])
+        if exc is not None:
+            self._wqueue.clear()
+            self._wsize = 0
+            self._fatal_error(exc, "Fatal write error on socket transport")
+            return
+        self._maybe_resume_protocol()  # may write more
+        if self._writing or self._conn_lost:
+            return
+        if self._wqueue:
+            self._submit()
+        elif self._closing:
+            self._conn_lost += 1
+            self._close_stream(None)
+        elif self._eof:
+            self._stream.shutdown_write(self._shutdown_done)
+
+    def can_write_eof(self) -> bool:
+        """Sockets can be half-closed: ``True``."""
+        return True
+
+    def write_eof(self) -> None:
+        """Half-close once the queued data is sent; reading continues."""
+        if self._closing or self._eof:
+            return
+        self._eof = True
+        if not self._writing and not self._wqueue and not self._conn_lost:
+            self._stream.shutdown_write(self._shutdown_done)
+
+    def _shutdown_done(self, exc: BaseException | None, /) -> None:
+        if exc is None or self._conn_lost or isinstance(exc, asyncio.CancelledError):
+            return
+        self._fatal_error(exc, "Fatal error on transport")
+
+    # -- flow control ------------------------------------------------------------------
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes accepted by ``write`` that the kernel has not taken yet."""
+        return self._wsize
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """``(low, high)`` water marks of the write buffer."""
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """Set the water marks: *high* defaults to 64 KiB (or 4 * *low*), *low* to
+        *high* // 4; ``ValueError`` unless ``high >= low >= 0``."""
+        if high is None:
+            high = DEFAULT_HIGH_WATER if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water = high
+        self._low_water = low
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._wsize <= self._high_water or self._protocol_paused:
+            return
+        self._protocol_paused = True
+        try:
+            self._protocol.pause_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": "protocol.pause_writing() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    def _maybe_resume_protocol(self) -> None:
+        if not self._protocol_paused or self._wsize > self._low_water:
+            return
+        self._protocol_paused = False
+        try:
+            self._protocol.resume_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": "protocol.resume_writing() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    # -- closing -----------------------------------------------------------------------
+
+    def is_closing(self) -> bool:
+        """Whether :meth:`close` or :meth:`abort` was called or the connection was lost."""
+        return self._closing
+
+    def close(self) -> None:
+        """Stop reading, send what is queued, then close; ``connection_lost(None)``
+        follows once.  Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        self._stream.stop_reading()
+        if not self._writing and not self._wqueue and not self._conn_lost:
+            self._conn_lost += 1
+            self._close_stream(None)
+
+    def abort(self) -> None:
+        """Close now, discarding queued data; ``connection_lost(None)`` follows once."""
+        self._force_close(None)
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        if isinstance(exc, OSError):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._conn_lost:
+            return
+        self._wqueue.clear()
+        self._wsize = 0
+        self._closing = True
+        self._conn_lost += 1
+        self._close_stream(exc)
+
+    def _close_stream(self, exc: BaseException | None) -> None:
+        self._lost_exc = exc
+        self._stream_closed = True
+        self._stream.close(self._stream_gone)
+
+    def _stream_gone(self) -> None:
+        """The backend has closed the fd: tell the protocol, once."""
+        exc = self._lost_exc
+        self._lost_exc = None
+        protocol = self._protocol
+        try:
+            protocol.connection_lost(exc)
+        finally:
+            self._protocol = None
+            self._lent = None
+            server = self._server
+            if server is not None:
+                self._server = None
+                server._detach(self)
+
+
+def _nothing() -> None:
+    pass

@@ -1,0 +1,101 @@
+"""Protocols and helpers shared by the transports tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+
+class Recorder(asyncio.Protocol):
+    """Records every protocol event; optionally echoes what it receives."""
+
+    def __init__(self, *, echo: bool = False, keep_open_on_eof: bool = False) -> None:
+        self.echo = echo
+        self.keep_open_on_eof = keep_open_on_eof
+        self.transport: Any = None
+        self.data = bytearray()
+        self.events: list[str] = []
+        self.lost: list[BaseException | None] = []
+        self.made = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.get_running_loop().create_future()
+        self.got_eof = asyncio.get_running_loop().create_future()
+        self.waiting_for = 0
+        self.enough: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.events.append("made")
+        self.made.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        assert type(data) is bytes
+        self.data += data
+        if self.echo:
+            self.transport.write(data)
+        if self.enough is not None and len(self.data) >= self.waiting_for:
+            if not self.enough.done():
+                self.enough.set_result(None)
+
+    def eof_received(self) -> bool:
+        self.events.append("eof")
+        self.got_eof.set_result(None)
+        return self.keep_open_on_eof
+
+    def pause_writing(self) -> None:
+        self.events.append("pause")
+
+    def resume_writing(self) -> None:
+        self.events.append("resume")
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.events.append("lost")
+        self.lost.append(exc)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    async def wait_for_bytes(self, count: int) -> None:
+        if len(self.data) >= count:
+            return
+        self.waiting_for = count
+        self.enough = asyncio.get_running_loop().create_future()
+        await self.enough
+
+
+class BufferedEcho(asyncio.BufferedProtocol):
+    """Echoes through its own small buffer (reads land in it, ``buffer_updated``)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.buffer = bytearray(size)
+        self.transport: Any = None
+        self.sizes: list[int] = []
+        self.hints: list[int] = []
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        self.hints.append(sizehint)
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.sizes.append(nbytes)
+        self.transport.write(bytes(self.buffer[:nbytes]))
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.closed.set_result(exc)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def errors_to(loop: asyncio.AbstractEventLoop) -> list[dict[str, Any]]:
+    """Collect what reaches *loop*'s exception handler."""
+    seen: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    return seen
