@@ -19,15 +19,8 @@ from typing import Any
 
 import pytest
 
-import layerloop_core
 from layerloop_selector import available_backends, new_backend
-from layerloop_transports import TransportsMixin
-
-
-class TransportsLoop(TransportsMixin, layerloop_core.EventLoop):
-    """layerloop's scheduler with the transports layer mixed in (what the meta-package
-    will assemble)."""
-
+from transports_helpers import TransportsLoop, is_ours
 
 SELECTOR_CLASSES: dict[str, Any] = {
     "epoll": getattr(selectors, "EpollSelector", None),
@@ -53,10 +46,6 @@ for _name in available_backends():
         LOOP_FACTORIES[f"asyncio-{_name}"] = _oracle(_name)
 
 
-def is_ours(loop: asyncio.AbstractEventLoop) -> bool:
-    return isinstance(loop, TransportsLoop)
-
-
 @pytest.fixture(params=list(LOOP_FACTORIES))
 def loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
     """A fresh event loop: layerloop on each backend, then asyncio on each selector."""
@@ -71,7 +60,8 @@ def loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
         for task in leftovers:
             task.cancel()
         with contextlib.suppress(Exception):
-            made.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+            if leftovers:
+                made.run_until_complete(asyncio.wait(leftovers))
             made.run_until_complete(made.shutdown_default_executor())
         made.close()
     with warnings.catch_warnings():

@@ -7,16 +7,16 @@ import errno
 import os
 import pathlib
 import socket
+import ssl
 import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import is_ours
-from transports_helpers import Recorder, errors_to, open_fds
 
 import layerloop_transports
+from transports_helpers import Recorder, errors_to, is_ours, open_fds
 
 HAS_CLOSE_CLIENTS = sys.version_info >= (3, 13)  # asyncio's Server gained them in 3.13
 FIXED_WAIT_CLOSED = sys.version_info >= (3, 12, 1)  # see Server.wait_closed in CPython
@@ -101,7 +101,7 @@ def test_start_serving_later(loop: asyncio.AbstractEventLoop) -> None:
             await loop.create_connection(Recorder, "127.0.0.1", port)
         await server.start_serving()
         assert server.is_serving()
-        transport, protocol = await loop.create_connection(Recorder, "127.0.0.1", port)
+        transport, _protocol = await loop.create_connection(Recorder, "127.0.0.1", port)
         transport.close()
         server.close()
         await server.wait_closed()
@@ -204,7 +204,7 @@ def test_wait_closed_waits_for_clients(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
         server = await loop.create_server(Recorder, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        transport, protocol = await loop.create_connection(Recorder, "127.0.0.1", port)
+        transport, _protocol = await loop.create_connection(Recorder, "127.0.0.1", port)
         await asyncio.sleep(0.01)
         waiter = asyncio.ensure_future(server.wait_closed())
         await asyncio.sleep(0.01)
@@ -309,9 +309,14 @@ def test_unix_cleanup_socket_false_and_stale_file(
         await server.wait_closed()
         assert os.path.exists(name)
         # A stale socket file is replaced by the next server.
-        server = await loop.create_unix_server(Recorder, name, cleanup_socket=True)
+        server = await loop.create_unix_server(
+            lambda: Recorder(echo=True), name, cleanup_socket=True
+        )
         transport, protocol = await loop.create_unix_connection(Recorder, name)
+        transport.write(b"accepted?")
+        await protocol.wait_for_bytes(9)  # the server side exists
         transport.close()
+        await protocol.closed
         server.close()
         await server.wait_closed()
         assert not os.path.exists(name)
@@ -321,7 +326,7 @@ def test_unix_cleanup_socket_false_and_stale_file(
 
 def test_unix_abstract_and_errors(loop: asyncio.AbstractEventLoop, sock_dir: str) -> None:
     async def main() -> None:
-        abstract = "\0layerloop-test-%d-%d" % (os.getpid(), id(loop))
+        abstract = f"\0layerloop-test-{os.getpid()}-{id(loop)}"
         server = await loop.create_unix_server(lambda: Recorder(echo=True), abstract)
         transport, protocol = await loop.create_unix_connection(Recorder, abstract)
         transport.write(b"abstract")
@@ -423,8 +428,6 @@ def test_tls_and_happy_eyeballs_not_yet(loop: asyncio.AbstractEventLoop) -> None
         pytest.skip("a layerloop-only limitation of this version")
 
     async def main() -> None:
-        import ssl
-
         context = ssl.create_default_context()
         with pytest.raises(NotImplementedError, match="TLS: later"):
             await loop.create_connection(Recorder, "127.0.0.1", 1, ssl=context)

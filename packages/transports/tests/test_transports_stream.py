@@ -10,8 +10,8 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import is_ours
-from transports_helpers import BufferedEcho, Recorder, errors_to, open_fds
+
+from transports_helpers import BufferedEcho, Recorder, errors_to, is_ours, open_fds
 
 
 async def _echo_server(loop: asyncio.AbstractEventLoop, factory: Any) -> tuple[Any, int]:
@@ -405,7 +405,11 @@ class EmptyBuffer(BufferedEcho):
 @pytest.mark.parametrize(
     ("factory", "message", "exc_type"),
     [
-        (FailsInDataReceived, "Fatal error: protocol.data_received() call failed.", ZeroDivisionError),
+        (
+            FailsInDataReceived,
+            "Fatal error: protocol.data_received() call failed.",
+            ZeroDivisionError,
+        ),
         (FailsInGetBuffer, "Fatal error: protocol.get_buffer() call failed.", ZeroDivisionError),
         (EmptyBuffer, "Fatal error: protocol.get_buffer() call failed.", RuntimeError),
     ],

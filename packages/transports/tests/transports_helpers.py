@@ -6,6 +6,18 @@ import asyncio
 import os
 from typing import Any
 
+import layerloop_core
+from layerloop_transports import TransportsMixin
+
+
+class TransportsLoop(TransportsMixin, layerloop_core.EventLoop):
+    """layerloop's scheduler with the transports layer mixed in (what the meta-package
+    will assemble)."""
+
+
+def is_ours(loop: asyncio.AbstractEventLoop) -> bool:
+    return isinstance(loop, TransportsLoop)
+
 
 class Recorder(asyncio.Protocol):
     """Records every protocol event; optionally echoes what it receives."""
@@ -33,9 +45,9 @@ class Recorder(asyncio.Protocol):
         self.data += data
         if self.echo:
             self.transport.write(data)
-        if self.enough is not None and len(self.data) >= self.waiting_for:
-            if not self.enough.done():
-                self.enough.set_result(None)
+        enough = self.enough
+        if enough is not None and len(self.data) >= self.waiting_for and not enough.done():
+            enough.set_result(None)
 
     def eof_received(self) -> bool:
         self.events.append("eof")
