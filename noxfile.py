@@ -187,7 +187,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package, as linux, darwin and win32; then tools/."""
     pkgs = _packages()
-    _install(session, pkgs, "mypy", "uvloop", "nox", *_test_requirements(pkgs))
+    _install(session, pkgs, "mypy", "uvloop", "nox", "uv", *_test_requirements(pkgs))
     python = str(Path(session.bin) / "python")
     env = {"MYPYPATH": os.pathsep.join(str(p.path / "src") for p in pkgs)}
     modules = [arg for p in pkgs for arg in ("-p", p.import_name)]

@@ -29,6 +29,12 @@ wakeup is lost:
 (Under the GIL these attribute loads and stores and ``deque.append`` are sequentially
 consistent.)
 
+After ``os.fork()`` the child retires every loop that was open in the parent (a handler
+registered with :func:`os.register_at_fork`, see ``EventLoop._after_fork``): the loop
+shares its backend's kernel objects with the parent, so in the child it is closed, its
+queued callbacks never run, and it never polls or closes the backend; the backend's
+optional ``after_fork_in_child`` hook releases the child's copies of its fds.
+
 Timers live in a binary heap of ``(when, sequence, handle)`` tuples: comparisons stay in
 C, and the sequence number makes timers due at the same instant run in the order they
 were scheduled.  Cancelling a scheduled timer only bumps ``_timer_cancelled_count``.
@@ -56,7 +62,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TypeVar, TypeVarTuple, cast
 
-from ._handles import Handle, TimerHandle, caller_stack, describe_callback, describe_handle
+from ._handles import (
+    Handle,
+    LoopHandle,
+    LoopTimerHandle,
+    TimerHandle,
+    caller_stack,
+    describe_callback,
+    describe_handle,
+)
 from ._resolver import ExecutorResolver, numeric_address
 from ._util import fileobj_to_fd
 from .abc import Address, AddrInfo, IOBackend, Resolver
@@ -202,6 +216,8 @@ class EventLoop(asyncio.AbstractEventLoop):
         self._saved_origin_depth = 0
         self._signal_handlers: dict[int, Handle] = {}
         self._signal_socks: tuple[socket.socket, socket.socket] | None = None
+        # Set in a forked child for loops created before the fork (see _after_fork).
+        self._forked = False
         self._debug = False
         self.slow_callback_duration = 0.1
         self.set_debug(_debug_from_environment())
@@ -209,6 +225,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         self._resolver: Resolver = ExecutorResolver() if resolver is None else resolver
         backend.attach(self, self._ready.append)
         self._resolver.attach(self)
+        _open_loops.add(self)
 
     # -- the seams ---------------------------------------------------------------------
 
@@ -231,9 +248,17 @@ class EventLoop(asyncio.AbstractEventLoop):
 
     # -- running and stopping ----------------------------------------------------------
 
+    def _closed_error(self) -> RuntimeError:
+        if self._forked:
+            return RuntimeError(
+                "Event loop is closed: it was created before this process was forked "
+                "and belongs to the parent; create a new event loop in the child"
+            )
+        return RuntimeError("Event loop is closed")
+
     def _check_closed(self) -> None:
         if self._closed:
-            raise RuntimeError("Event loop is closed")
+            raise self._closed_error()
 
     def _check_running(self) -> None:
         if self._thread_id is not None:
@@ -275,6 +300,10 @@ class EventLoop(asyncio.AbstractEventLoop):
             self._run()
         finally:
             self._run_forever_cleanup()
+        if self._forked:
+            # A callback forked and this is the child: the loop stopped after that
+            # callback's batch instead of polling a backend the parent still uses.
+            raise self._closed_error()
 
     def _run(self) -> None:
         # Everything the iteration touches is bound to a local once: attribute lookups
@@ -461,6 +490,7 @@ class EventLoop(asyncio.AbstractEventLoop):
         if self._debug:
             logger.debug("Close %r", self)
         self._closed = True
+        _open_loops.discard(self)
         self._ready.clear()
         self._timers.clear()
         self._timer_cancelled_count = 0
@@ -500,13 +530,16 @@ class EventLoop(asyncio.AbstractEventLoop):
         """The loop's clock: :func:`time.monotonic`."""
         return _monotonic()
 
-    # The scheduling methods build handles with object.__new__ and direct slot stores
-    # instead of calling the class: on 3.11 that skips a Python __init__ frame, about a
-    # third of the cost of call_soon.  Every slot asyncio.Handle declares is set, exactly
-    # as Handle.__init__ sets them.
+    # The scheduling methods build LoopHandle/LoopTimerHandle objects (calling the class
+    # allocates in C, see _handles) and store every slot asyncio.Handle declares, exactly
+    # as Handle.__init__ would.  ``self`` is positional-only: asyncio's C tasks and
+    # futures call call_soon(callback, context=...), and matching a keyword against fewer
+    # parameter names is measurably cheaper (on 3.11 the name asyncio passes is not
+    # interned, so each candidate costs a string comparison).
 
     def call_soon(
         self,
+        /,
         callback: Callable[[*_Ts], object],
         *args: *_Ts,
         context: contextvars.Context | None = None,
@@ -514,47 +547,41 @@ class EventLoop(asyncio.AbstractEventLoop):
         """Run ``callback(*args)`` in the next iteration, after the callbacks scheduled
         before it (in *context*, or a copy of the current context)."""
         if self._closed:
-            raise RuntimeError("Event loop is closed")
+            raise self._closed_error()
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-            handle = Handle(callback, args, self, context)
-            handle._source_traceback = caller_stack(1)
-            self._ready.append(handle)
-            return handle
-        handle = _new(Handle)
+        handle = LoopHandle()
         handle._context = _copy_context() if context is None else context
         handle._loop = self
         handle._callback = callback
         handle._args = args
         handle._cancelled = False
         handle._repr = None
-        handle._source_traceback = None
+        handle._source_traceback = caller_stack(1) if self._debug else None
         self._ready.append(handle)
         return handle
 
     def call_soon_threadsafe(
         self,
+        /,
         callback: Callable[[*_Ts], object],
         *args: *_Ts,
         context: contextvars.Context | None = None,
     ) -> Handle:
         """Like :meth:`call_soon`, callable from any thread; wakes the loop if it sleeps."""
         if self._closed:
-            raise RuntimeError("Event loop is closed")
+            raise self._closed_error()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-            handle = Handle(callback, args, self, context)
-            handle._source_traceback = caller_stack(1)
-        else:
-            handle = _new(Handle)
-            handle._context = _copy_context() if context is None else context
-            handle._loop = self
-            handle._callback = callback
-            handle._args = args
-            handle._cancelled = False
-            handle._repr = None
-            handle._source_traceback = None
+        handle = LoopHandle()
+        handle._context = _copy_context() if context is None else context
+        handle._loop = self
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = caller_stack(1) if self._debug else None
         self._ready.append(handle)
         # Append first, then read the flags (see the module docstring).
         if self._may_sleep and not self._wakeup_pending:
@@ -574,8 +601,8 @@ class EventLoop(asyncio.AbstractEventLoop):
             raise TypeError("delay must not be None")
         when = _monotonic() + delay
         if self._closed:
-            raise RuntimeError("Event loop is closed")
-        timer = _new(TimerHandle)
+            raise self._closed_error()
+        timer = LoopTimerHandle()
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
@@ -604,8 +631,8 @@ class EventLoop(asyncio.AbstractEventLoop):
         if when is None:
             raise TypeError("when cannot be None")
         if self._closed:
-            raise RuntimeError("Event loop is closed")
-        timer = _new(TimerHandle)
+            raise self._closed_error()
+        timer = LoopTimerHandle()
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
@@ -671,8 +698,13 @@ class EventLoop(asyncio.AbstractEventLoop):
         if self._closed:
             raise RuntimeError("Event loop is closed")
         if self._task_factory is None and eager_start is None and not kwargs:
-            # The common case, without building a keyword dictionary.
-            task: asyncio.Task[_T] = asyncio.Task(coro, loop=self, name=name, context=context)
+            # The common case, without building a keyword dictionary (and without
+            # keywords that only restate Task's defaults: each costs a lookup in C).
+            task: asyncio.Task[_T] = (
+                asyncio.Task(coro, loop=self)
+                if name is None and context is None
+                else asyncio.Task(coro, loop=self, name=name, context=context)
+            )
             if self._debug:
                 _drop_own_frame(task)
             return task
@@ -1090,6 +1122,40 @@ class EventLoop(asyncio.AbstractEventLoop):
             reader.close()
             writer.close()
 
+    # -- fork --------------------------------------------------------------------------
+
+    def _after_fork(self) -> None:
+        """Retire this loop in a child process forked while it was open.
+
+        The child inherits the loop's memory but shares its kernel objects with the
+        parent: the backend's (an epoll instance and its interest list, a wakeup channel,
+        a completion ring) and the signal socket pair.  Using any of them here would
+        disturb the parent: a watch removed from a shared epoll instance is removed for
+        both, a drained wakeup channel loses the parent's wakeup.  So the loop becomes
+        closed, its queued callbacks (the parent's work) are cancelled, a run in progress
+        in this thread ends after the current batch with :class:`RuntimeError`, the
+        child's copies of the signal sockets are closed, and the backend releases its
+        copies through its optional ``after_fork_in_child`` hook.  Closing the loop
+        afterwards is a no-op, so nothing ever reaches the shared state.
+        """
+        self._forked = True
+        self._closed = True
+        self._stopping = True
+        if self._thread_id is not None and self._thread_id != _get_ident():
+            # It was running in a thread the child does not have.
+            self._thread_id = None
+        for handle in self._ready:
+            handle.cancel()
+        socks = self._signal_socks
+        if socks is not None:
+            # The signal wakeup fd was released first (_after_fork_in_child).
+            self._signal_socks = None
+            socks[0].close()
+            socks[1].close()
+        hook = getattr(self._backend, "after_fork_in_child", None)
+        if hook is not None:
+            hook()
+
     # -- name resolution ---------------------------------------------------------------
 
     async def getaddrinfo(
@@ -1118,6 +1184,10 @@ class EventLoop(asyncio.AbstractEventLoop):
     # -- socket operations -------------------------------------------------------------
 
     def _check_sock(self, sock: socket.socket) -> None:
+        if self._forked:
+            # The backend's kernel objects are shared with the parent: registering a
+            # wait on them here would steal or disturb the parent's events.
+            raise self._closed_error()
         if _SSLSocket is not None and isinstance(sock, _SSLSocket):
             raise TypeError("Socket cannot be of type SSLSocket")
         if self._debug and sock.gettimeout() != 0:
@@ -1198,6 +1268,8 @@ class EventLoop(asyncio.AbstractEventLoop):
         """Send *file* (from *offset*, *count* bytes or to the end) over *sock*,
         zero-copy when the backend can; otherwise, if *fallback*, by reading the file in
         the default executor and sending the chunks.  Returns the bytes sent."""
+        if self._forked:
+            raise self._closed_error()
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
         if _SSLSocket is not None and isinstance(sock, _SSLSocket):
@@ -1295,6 +1367,42 @@ class EventLoop(asyncio.AbstractEventLoop):
 
 
 _EAGER_FACTORY: Any = getattr(asyncio, "eager_task_factory", None)
+
+#: Loops not closed yet, which a forked child must retire (EventLoop._after_fork).
+_open_loops: weakref.WeakSet[EventLoop] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """``os.register_at_fork(after_in_child=...)``: retire every loop the parent had open.
+
+    CPython 3.12+ resets the running loop and the signal wakeup fd in a forked child
+    (``asyncio.events``), so that a signal sent to the child is not written into the
+    parent's wakeup socket and ``asyncio.get_running_loop()`` raises; 3.11 does neither
+    for the wakeup fd.  Here the wakeup fd is released on every version when it is one
+    of our loops' sockets, before those sockets are closed (a closed fd number could be
+    reused by the child for something else).
+    """
+    loops = list(_open_loops)
+    _open_loops.clear()
+    ours = {loop._signal_socks[1].fileno() for loop in loops if loop._signal_socks is not None}
+    if ours:
+        try:
+            previous = signal.set_wakeup_fd(-1)
+        except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+            previous = -1
+        if previous != -1 and previous not in ours:
+            # Someone else's (and 3.12+'s own handler already reset it anyway).
+            with contextlib.suppress(ValueError, OSError):
+                signal.set_wakeup_fd(previous)
+    for loop in loops:
+        try:
+            loop._after_fork()
+        except Exception:  # one broken backend must not keep the others' fds shared
+            logger.exception("Retiring %r after fork failed", loop)
+
+
+if sys.platform != "win32":
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _drop_own_frame(task: asyncio.Task[Any]) -> None:
