@@ -3,7 +3,9 @@
     python packages/core/bench/bench_scheduler.py [REPEAT] [--wall]
 
 Each benchmark runs REPEAT times per loop, interleaved so that a load spike on a shared
-machine hits every loop alike, and the best time is kept.  The clock is the process's
+machine hits every loop alike, and the best time is kept.  Every run starts right after a
+full garbage collection: several benchmarks keep 10^5 handles alive, so how much the
+collector has to walk depends on what earlier runs left behind.  The clock is the process's
 CPU time (all threads) unless ``--wall`` is given.  layerloop runs on
 ``layerloop_selector.EpollBackend`` when that package is installed, else on the
 ``selectors``-based fake backend of core's tests.
@@ -12,6 +14,7 @@ CPU time (all threads) unless ``--wall`` is given.  layerloop runs on
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
 import time
@@ -188,6 +191,7 @@ def main(argv: list[str]) -> None:
         for _ in range(repeat):
             for name, factory in loops.items():
                 loop = factory()
+                gc.collect()
                 try:
                     times[name].append(bench(loop))
                 finally:

@@ -247,6 +247,22 @@ class FakeBackend:
         return len(data)
 
 
+class ForkAwareFakeBackend(FakeBackend):
+    """FakeBackend with the optional ``after_fork_in_child`` hook of the IOBackend spec."""
+
+    def after_fork_in_child(self) -> None:
+        # The epoll instance (with its interest list) and the wakeup sockets are shared
+        # with the parent: close this process's copies of the fds and nothing else.
+        # Unregistering would remove the parent's watches too (EPOLL_CTL_DEL acts on the
+        # shared instance), and draining the wakeup socket would eat the parent's wakeup.
+        self.closed = True
+        self.readers.clear()
+        self.writers.clear()
+        self.selector.close()  # closes the epoll fd; no epoll_ctl
+        self._wake_r.close()
+        self._wake_w.close()
+
+
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
 

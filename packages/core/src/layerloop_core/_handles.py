@@ -31,7 +31,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Handle", "LoopHandle", "LoopTimerHandle", "TimerHandle"]
 
@@ -157,16 +157,28 @@ class LoopHandle(Handle):
     """
 
     __slots__ = ()
-    # object.__init__ makes CPython fill tp_init with object_init itself, so calling the
-    # class runs no Python frame.
-    __init__ = object.__init__  # type: ignore[assignment]
+
+    if TYPE_CHECKING:
+
+        def __init__(self) -> None: ...
+
+    else:
+        # object.__init__ makes CPython fill tp_init with object_init itself, so calling
+        # the class runs no Python frame.
+        __init__ = object.__init__
 
 
 class LoopTimerHandle(TimerHandle):
     """The :class:`TimerHandle` ``call_later``/``call_at`` return (see :class:`LoopHandle`)."""
 
     __slots__ = ()
-    __init__ = object.__init__  # type: ignore[assignment]
+
+    if TYPE_CHECKING:
+
+        def __init__(self) -> None: ...
+
+    else:
+        __init__ = object.__init__
 
 
 # asyncio's reprs start with the class name; keep them identical to those of the public

@@ -548,17 +548,19 @@ class EventLoop(asyncio.AbstractEventLoop):
         before it (in *context*, or a copy of the current context)."""
         if self._closed:
             raise self._closed_error()
+        handle = LoopHandle()
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        handle = LoopHandle()
+            handle._source_traceback = caller_stack(1)
+        else:
+            handle._source_traceback = None
         handle._context = _copy_context() if context is None else context
         handle._loop = self
         handle._callback = callback
         handle._args = args
         handle._cancelled = False
         handle._repr = None
-        handle._source_traceback = caller_stack(1) if self._debug else None
         self._ready.append(handle)
         return handle
 
@@ -572,16 +574,18 @@ class EventLoop(asyncio.AbstractEventLoop):
         """Like :meth:`call_soon`, callable from any thread; wakes the loop if it sleeps."""
         if self._closed:
             raise self._closed_error()
+        handle = LoopHandle()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-        handle = LoopHandle()
+            handle._source_traceback = caller_stack(1)
+        else:
+            handle._source_traceback = None
         handle._context = _copy_context() if context is None else context
         handle._loop = self
         handle._callback = callback
         handle._args = args
         handle._cancelled = False
         handle._repr = None
-        handle._source_traceback = caller_stack(1) if self._debug else None
         self._ready.append(handle)
         # Append first, then read the flags (see the module docstring).
         if self._may_sleep and not self._wakeup_pending:

@@ -93,6 +93,20 @@ class IOBackend(Protocol):
     Lifecycle: the loop calls :meth:`attach` once, from its constructor, then calls
     :meth:`poll` once per iteration of the run loop, and :meth:`close` once, from
     ``loop.close()``.  Everything except :meth:`wakeup` is called from the loop's thread.
+
+    **Optional: after_fork_in_child() -> None.**  Not part of the protocol (a backend
+    without it is still an ``IOBackend``); the loop calls it only if present.  It is
+    called in a child process created by :func:`os.fork`, from the fork handler, for
+    the backend of every loop that was open in the parent.  The child shares the
+    backend's kernel objects with the parent (an epoll or kqueue instance and its
+    interest list, a wakeup channel, a completion ring and its mapped memory), and the
+    loop is retired in the child: it never polls, wakes, closes or otherwise calls this
+    backend again.  The hook releases the child's references without changing the
+    shared state: close the child's copies of the fds (closing an fd does not remove an
+    epoll entry while the parent holds the file open), but never unregister watches
+    (``EPOLL_CTL_DEL`` acts on the instance both processes use), drain the wakeup
+    channel, or submit anything to a shared ring.  It must not raise.  Without it the
+    child merely keeps those fds open until it exits or execs.
     """
 
     #: Short name shown by ``python -m layerloop info`` and in ``repr(loop)``:
