@@ -202,6 +202,34 @@ def test_child_retires_the_parents_loop(forked_loop: EventLoop) -> None:
         os.close(pipe_w)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_child_keeps_a_wakeup_fd_that_is_not_ours(forked_loop: EventLoop) -> None:
+    """Only our own signal socket is released on 3.11; 3.12+ resets any (CPython)."""
+    forked_loop.add_signal_handler(signal.SIGUSR1, print)
+    theirs, other_end = socket.socketpair()
+    theirs.setblocking(False)
+    report_r, report_w = os.pipe()
+    ours = signal.set_wakeup_fd(theirs.fileno())  # another library took it over
+    assert ours not in (-1, theirs.fileno())
+    try:
+        pid = _fork()
+        if pid == 0:
+            report: Report = {}
+            try:
+                report["wakeup_fd"] = signal.set_wakeup_fd(-1)
+            except BaseException as exc:
+                report["error"] = repr(exc)
+            _report_and_exit(report_w, report)
+        os.close(report_w)
+        child = _collect(pid, report_r)
+        expected = -1 if sys.version_info >= (3, 12) else theirs.fileno()
+        assert child == {"wakeup_fd": expected}
+    finally:
+        signal.set_wakeup_fd(ours)
+        theirs.close()
+        other_end.close()
+
+
 def test_fork_inside_a_callback_stops_the_childs_run(forked_loop: EventLoop) -> None:
     """A callback forks; in the child the run ends after that callback, the rest of its
     batch does not run, and run_until_complete raises.  The parent carries on."""

@@ -109,7 +109,6 @@ SENDFILE_FALLBACK_CHUNK: Final = 256 * 1024
 DEBUG_ORIGIN_DEPTH: Final = 10
 
 _monotonic = time.monotonic
-_new = object.__new__
 _popleft = deque.popleft
 _repeat = itertools.repeat
 _copy_context = contextvars.copy_context
@@ -324,14 +323,16 @@ class EventLoop(asyncio.AbstractEventLoop):
 
             # Publish first, then look: see the module docstring.
             self._may_sleep = True
+            # 0.0, not 0: the backend compares the timeout with floats, and one type
+            # keeps those comparisons on CPython's specialised float path.
             if ready or self._stopping:
-                timeout: float | None = 0
+                timeout: float | None = 0.0
             elif timers:
                 timeout = timers[0][0] - monotonic()
                 if timeout > MAX_POLL_TIMEOUT:
                     timeout = MAX_POLL_TIMEOUT
-                elif timeout < 0:
-                    timeout = 0
+                elif timeout < 0.0:
+                    timeout = 0.0
             else:
                 timeout = None
             poll(timeout)
@@ -533,9 +534,9 @@ class EventLoop(asyncio.AbstractEventLoop):
     # The scheduling methods build LoopHandle/LoopTimerHandle objects (calling the class
     # allocates in C, see _handles) and store every slot asyncio.Handle declares, exactly
     # as Handle.__init__ would.  ``self`` is positional-only: asyncio's C tasks and
-    # futures call call_soon(callback, context=...), and matching a keyword against fewer
-    # parameter names is measurably cheaper (on 3.11 the name asyncio passes is not
-    # interned, so each candidate costs a string comparison).
+    # futures call call_soon(callback, context=...), and the "context" string they pass
+    # is not the interned one (3.11-3.13), so CPython matches it by comparing strings
+    # against each parameter name that may be given by keyword: one fewer per call.
 
     def call_soon(
         self,
@@ -1148,8 +1149,6 @@ class EventLoop(asyncio.AbstractEventLoop):
         if self._thread_id is not None and self._thread_id != _get_ident():
             # It was running in a thread the child does not have.
             self._thread_id = None
-        for handle in self._ready:
-            handle.cancel()
         socks = self._signal_socks
         if socks is not None:
             # The signal wakeup fd was released first (_after_fork_in_child).
@@ -1159,6 +1158,9 @@ class EventLoop(asyncio.AbstractEventLoop):
         hook = getattr(self._backend, "after_fork_in_child", None)
         if hook is not None:
             hook()
+        # Last: the kernel side is settled even if some handle's cancel() misbehaves.
+        for handle in self._ready:
+            handle.cancel()
 
     # -- name resolution ---------------------------------------------------------------
 
@@ -1381,10 +1383,10 @@ def _after_fork_in_child() -> None:
 
     CPython 3.12+ resets the running loop and the signal wakeup fd in a forked child
     (``asyncio.events``), so that a signal sent to the child is not written into the
-    parent's wakeup socket and ``asyncio.get_running_loop()`` raises; 3.11 does neither
-    for the wakeup fd.  Here the wakeup fd is released on every version when it is one
-    of our loops' sockets, before those sockets are closed (a closed fd number could be
-    reused by the child for something else).
+    parent's wakeup socket and ``asyncio.get_running_loop()`` raises.  3.11 leaves the
+    wakeup fd alone (its running-loop lookup checks the process id instead).  Here the
+    wakeup fd is released on every version when it is one of our loops' sockets, before
+    those sockets are closed (the child could reuse a closed fd number for anything).
     """
     loops = list(_open_loops)
     _open_loops.clear()
@@ -1395,7 +1397,8 @@ def _after_fork_in_child() -> None:
         except (ValueError, OSError):  # pragma: no cover - not the main interpreter
             previous = -1
         if previous != -1 and previous not in ours:
-            # Someone else's (and 3.12+'s own handler already reset it anyway).
+            # Someone else's: put it back (only reachable on 3.11, whose asyncio does not
+            # reset it; warn_on_full_buffer returns to its default).
             with contextlib.suppress(ValueError, OSError):
                 signal.set_wakeup_fd(previous)
     for loop in loops:
