@@ -13,6 +13,7 @@ import layerloop_policy
 from layerloop_core.abc import IOBackend, Resolver
 from layerloop_dns import ThreadedResolver
 from layerloop_selector import new_backend
+from layerloop_transports import TransportsMixin
 
 __all__ = [
     "BackendSpec",
@@ -42,7 +43,7 @@ def _make_backend(backend: BackendSpec) -> IOBackend:
     return backend
 
 
-class EventLoop(layerloop_core.EventLoop):
+class EventLoop(TransportsMixin, layerloop_core.EventLoop):
     """The full layerloop event loop.
 
     ``EventLoop()`` runs on the best backend of the platform (``"auto"``: epoll on
