@@ -452,3 +452,18 @@ def test_server_class_is_public(loop: asyncio.AbstractEventLoop) -> None:
         assert not server.is_serving()
 
     loop.run_until_complete(main())
+
+
+def test_server_is_an_asyncio_server_that_runs_none_of_its_code() -> None:
+    # Subclassing asyncio.Server is only for typeshed and isinstance; every method
+    # asyncio.Server defines must be ours, or asyncio's private machinery would run.
+    from layerloop_transports import Server
+
+    assert issubclass(Server, asyncio.Server)
+    inherited = [
+        name
+        for name, value in vars(asyncio.Server).items()
+        if callable(value) or isinstance(value, property)
+        if name not in vars(Server) and name not in ("__init_subclass__", "__subclasshook__")
+    ]
+    assert inherited == []

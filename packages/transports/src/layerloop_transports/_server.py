@@ -109,10 +109,15 @@ class _Acceptor:
             self.sock.close()
 
 
-class Server(asyncio.AbstractServer):
+class Server(asyncio.Server):
     """A listening server, as ``loop.create_server`` and ``loop.create_unix_server``
-    return it: :class:`asyncio.AbstractServer` plus ``close_clients``/``abort_clients``
-    on every supported Python."""
+    return it, with ``close_clients``/``abort_clients`` on every supported Python.
+
+    It subclasses the public :class:`asyncio.Server` only so that it is what typeshed
+    (and ``isinstance``) expect ``create_server`` to return; every method is defined
+    here and ``asyncio.Server.__init__`` is never called, so nothing of asyncio's
+    implementation runs (``tests/test_transports_server.py`` checks the overrides).
+    """
 
     def __init__(
         self,
