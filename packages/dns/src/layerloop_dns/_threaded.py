@@ -138,6 +138,13 @@ _V4_PORT = _shapes(_AF_INET, with_port=True)
 _V4_NO_PORT = _shapes(_AF_INET, with_port=False)
 _V6_PORT = _shapes(_AF_INET6, with_port=True)
 _V6_NO_PORT = _shapes(_AF_INET6, with_port=False)
+#: The same tables by ``(family, port given)``, for answers built from resolved addresses.
+_SHAPES_BY_FAMILY = {
+    (int(_AF_INET), True): _V4_PORT,
+    (int(_AF_INET), False): _V4_NO_PORT,
+    (int(_AF_INET6), True): _V6_PORT,
+    (int(_AF_INET6), False): _V6_NO_PORT,
+}
 
 
 def _scope_id(packed: bytes, zone: str) -> int:
