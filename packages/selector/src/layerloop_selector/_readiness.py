@@ -429,23 +429,7 @@ class ReadinessBackend:
             return sock.recv(nbytes)
         except _RETRY:
             pass
-        fd = sock.fileno()
-        readers = self._readers
-        fut: asyncio.Future[None] = self._create_future()
-        self._set_reader(fd, fut)
-        try:
-            while True:
-                await fut
-                try:
-                    return sock.recv(nbytes)
-                except _RETRY:
-                    pass
-                # Woken but nothing to read (another reader was faster): wait again on
-                # the same kernel registration.
-                fut = self._rearm(fd, fut, readers)
-        finally:
-            if readers.get(fd) is fut:
-                self._unset_reader(fd)
+        return await self._when_readable(sock, _recv, nbytes)
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receive into *buf*; return the number of bytes received."""
@@ -453,21 +437,7 @@ class ReadinessBackend:
             return sock.recv_into(buf)
         except _RETRY:
             pass
-        fd = sock.fileno()
-        readers = self._readers
-        fut: asyncio.Future[None] = self._create_future()
-        self._set_reader(fd, fut)
-        try:
-            while True:
-                await fut
-                try:
-                    return sock.recv_into(buf)
-                except _RETRY:
-                    pass
-                fut = self._rearm(fd, fut, readers)
-        finally:
-            if readers.get(fd) is fut:
-                self._unset_reader(fd)
+        return await self._when_readable(sock, _recv_into, buf)
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Address]:
         """Receive one datagram of at most *bufsize* bytes and its sender's address."""
@@ -680,6 +650,8 @@ class ReadinessBackend:
                     return op(sock, *args)
                 except _RETRY:
                     pass
+                # Woken but nothing to read (another reader was faster): wait again on
+                # the same kernel registration.
                 fut = self._rearm(fd, fut, readers)
         finally:
             if readers.get(fd) is fut:
@@ -716,6 +688,14 @@ class UnavailableBackend(ReadinessBackend):
 
     def __init__(self) -> None:
         raise NotImplementedError(f"the {self.name} backend is not available on {sys.platform}")
+
+
+def _recv(sock: socket.socket, nbytes: int) -> bytes:
+    return sock.recv(nbytes)
+
+
+def _recv_into(sock: socket.socket, buf: Any) -> int:
+    return sock.recv_into(buf)
 
 
 def _recvfrom(sock: socket.socket, bufsize: int) -> tuple[bytes, Address]:
