@@ -239,6 +239,13 @@ def integration(session: nox.Session) -> None:
     extra = INTEGRATION / "requirements.txt"  # third-party libraries the scenarios drive
     more = ["-r", str(extra)] if extra.is_file() else []
     _install(session, pkgs, *_test_requirements(pkgs), *more)
+    # The servers of tests-integration/libs (Debian packages), installed here rather than
+    # in a fixture so that a slow apt-get is not counted against a test's timeout.  A
+    # failure is not fatal here: the tests that need a server then skip saying why (and
+    # fail in CI).
+    services = ROOT / "tools" / "services.py"
+    session.run("python", str(services), "install", "postgresql", "redis", success_codes=[0, 1])
+    session.env["LAYERLOOP_SERVICES_INSTALL"] = "0"  # done above: the fixtures only start them
     if not _pytest(session, INTEGRATION, "integration"):
         session.error("integration tests failed")
 
@@ -290,4 +297,14 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """python -m layerloop bench: layerloop (each backend) vs asyncio vs uvloop."""
     _install(session, _meta_closure(session), "uvloop")
+    # The HTTP benchmark's load generator is wrk (Debian package); without it that one
+    # benchmark reports itself unavailable.
+    import shutil  # noqa: PLC0415
+
+    if shutil.which("wrk") is None and shutil.which("apt-get") is not None:
+        apt = ["apt-get"] if os.geteuid() == 0 else ["sudo", "-n", "apt-get"]
+        with contextlib.suppress(nox.command.CommandFailed):
+            session.run(*apt, "install", "-y", "-q", "wrk", external=True)
+        if shutil.which("wrk") is None:
+            session.warn("wrk could not be installed: the http_wrk benchmark will be skipped")
     session.run("python", "-m", "layerloop", "bench", *session.posargs)

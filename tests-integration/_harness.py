@@ -268,6 +268,42 @@ def bind_mixin(
         )
 
 
+def bind_classes_per_backend(
+    namespace: MutableMapping[str, Any],
+    module: str,
+    class_names: list[str],
+    *,
+    loop_method: str | None = None,
+    attrs: dict[str, Any] | None = None,
+) -> None:
+    """Subclass each of ``module``'s concrete test classes once per selector backend.
+
+    The subclass is ``{name}_{backend}``.  Tests that ask asyncio for a loop
+    (``asyncio.new_event_loop()``, ``IsolatedAsyncioTestCase``) get ours on that backend
+    through the policy ``conftest.py`` installs; a class that builds its loop in a
+    method of its own (``FunctionalTestCaseMixin.new_loop`` returning
+    ``asyncio.SelectorEventLoop()``) names that method as *loop_method*, rebound to
+    return our loop on the backend.
+    """
+    mod = cpython_module(module)
+    for class_name in class_names:
+        base = getattr(mod, class_name)
+        for backend in BACKENDS:
+            body: dict[str, Any] = dict(attrs or {})
+            if loop_method is not None:
+
+                def make_loop(self: Any, _backend: str = backend) -> asyncio.AbstractEventLoop:
+                    if injection_disabled():
+                        return asyncio.SelectorEventLoop()
+                    return new_loop(_backend)
+
+                body[loop_method] = make_loop
+            name = f"{class_name}_{backend}"
+            namespace[name] = _bound_class(
+                namespace, name=name, bases=(base,), module=module, attrs=body, backend=backend
+            )
+
+
 def expose_module(
     namespace: MutableMapping[str, Any],
     module: str,
@@ -323,6 +359,7 @@ __all__ = [
     "Recorder",
     "VirtualClockRequested",
     "assemble",
+    "bind_classes_per_backend",
     "bind_mixin",
     "cpython_module",
     "describe",

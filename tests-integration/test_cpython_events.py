@@ -3,8 +3,8 @@
 Subclassed the way CPython binds it to its own selector loops (one tiny class per
 backend, ``create_event_loop`` returning the loop under test), but without
 ``UnixEventLoopTestsMixin``, whose only addition is a child watcher for the subprocess
-tests (a later issue).  The transport, pipe and server tests are skipped with the reason
-listed in ``cpython_exclusions``.
+tests (a later issue).  The networking tests (connections, servers, Unix sockets) run;
+the few left out are listed with their reason in ``cpython_exclusions``.
 
 ``test_prompt_cancellation`` ends, after its assertions, with
 ``loop._stop_serving(r)``: ``BaseSelectorEventLoop``'s private "stop watching this

@@ -5,59 +5,43 @@ from __future__ import annotations
 from . import (
     BASE_EVENTS_PRIVATE,
     IS_DEBUG_MODE_PATCH,
+    MOCKED_BASE_EVENTS_SOCKET,
+    PENDING_DATAGRAMS,
+    PENDING_SENDFILE,
+    PENDING_SENDFILE_DATAGRAMS,
+    PENDING_SENDFILE_TLS,
+    PENDING_TLS,
     RUN_ONCE,
     SELF_PIPE,
+    SENDFILE_NATIVE_HOOK,
+    SERVER_ATTACH_312,
     TIMEOUT_ROUNDING,
-    TRANSPORTS,
+    TRSOCK,
     VIRTUAL_CLOCK,
 )
 
 EXCLUSIONS: dict[str, str] = {
-    # -- test_events.EventLoopTestsMixin: transports, pipes, servers (later issue) --
-    "test_events.EventLoopTestsMixin.test_create_connection": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_unix_connection": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_ssl_connection": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_ssl_unix_connection": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_connection_local_addr": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_connection_local_addr_skip_different_family": TRANSPORTS,  # noqa: E501
-    "test_events.EventLoopTestsMixin.test_create_connection_local_addr_nomatch_family": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_connection_local_addr_in_use": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_connect_accepted_socket": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_ssl_connect_accepted_socket": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_connect_accepted_socket_ssl_timeout_for_plain_socket": TRANSPORTS,  # noqa: E501
-    "test_events.EventLoopTestsMixin.test_create_server_multiple_hosts_ipv4": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_multiple_hosts_ipv6": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_trsock": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_reuse_port": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_unix_server": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_unix_server_path_socket_error": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_ssl": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_unix_server_ssl": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_ssl_verify_failed": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_unix_server_ssl_verify_failed": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_ssl_match_failed": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_unix_server_ssl_verified": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_ssl_verified": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_sock": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_addr_in_use": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_server_dual_stack": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_server_close": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_datagram_endpoint": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_datagram_endpoint_ipv6": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_create_datagram_endpoint_sock": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_read_pipe": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_unclosed_pipe_transport": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_read_pty_output": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_write_pipe": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_write_pipe_disconnect_on_close": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_write_pty": TRANSPORTS,
-    "test_events.EventLoopTestsMixin.test_bidirectional_pty": TRANSPORTS,
+    # -- test_events.EventLoopTestsMixin: features still being built (TEMPORARY) --
+    "test_events.EventLoopTestsMixin.test_create_ssl_connection": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_create_ssl_unix_connection": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_ssl_connect_accepted_socket": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_create_server_ssl": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_create_unix_server_ssl": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_create_server_ssl_verify_failed": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_create_unix_server_ssl_verify_failed": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_create_server_ssl_match_failed": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_create_unix_server_ssl_verified": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_create_server_ssl_verified": PENDING_TLS,
+    "test_events.EventLoopTestsMixin.test_create_datagram_endpoint": PENDING_DATAGRAMS,
+    "test_events.EventLoopTestsMixin.test_create_datagram_endpoint_ipv6": PENDING_DATAGRAMS,
+    "test_events.EventLoopTestsMixin.test_create_datagram_endpoint_sock": PENDING_DATAGRAMS,
+    # -- test_events.EventLoopTestsMixin: create_server internals of BaseEventLoop --
+    "test_events.EventLoopTestsMixin.test_create_server_multiple_hosts_ipv4": MOCKED_BASE_EVENTS_SOCKET,  # noqa: E501
+    "test_events.EventLoopTestsMixin.test_create_server_multiple_hosts_ipv6": MOCKED_BASE_EVENTS_SOCKET,  # noqa: E501
+    "test_events.EventLoopTestsMixin.test_create_server_trsock": TRSOCK,
     # -- test_events.EventLoopTestsMixin: BaseSelectorEventLoop internals --
     "test_events.EventLoopTestsMixin.test_internal_fds": SELF_PIPE,
     "test_events.EventLoopTestsMixin.test_timeout_rounding": TIMEOUT_ROUNDING,
-    # -- test_sock_lowlevel.BaseSockTestsMixin --
-    "test_sock_lowlevel.BaseSockTestsMixin.test_create_connection_sock": TRANSPORTS,
     # -- test_tasks: tests of the fake loop, or of BaseEventLoop's private methods --
     "test_tasks.BaseTaskTests.test_cancel": VIRTUAL_CLOCK,
     "test_tasks.BaseTaskTests.test_stop_while_run_in_complete": VIRTUAL_CLOCK,
@@ -82,4 +66,47 @@ EXCLUSIONS: dict[str, str] = {
     "test_tasks.CoroutineGatherTests.test_issue46672": BASE_EVENTS_PRIVATE,
     # -- test_runners --
     "test_runners.RunTests.test_asyncio_run_debug": IS_DEBUG_MODE_PATCH,
+    # -- test_streams.StreamTests: features still being built (TEMPORARY) --
+    "test_streams.StreamTests.test_open_connection_no_loop_ssl": PENDING_TLS,
+    "test_streams.StreamTests.test_open_unix_connection_no_loop_ssl": PENDING_TLS,
+    "test_streams.StreamTests.test_start_tls": PENDING_TLS,
+    # -- test_server.TestServer2: asyncio.Server internals --
+    "test_server.TestServer2.test_wait_closed_basic": SERVER_ATTACH_312,
+    "test_server.TestServer2.test_wait_closed_race": SERVER_ATTACH_312,
+    # -- test_sendfile.SendfileMixin: loop.sendfile, still being built (TEMPORARY) --
+    "test_sendfile.SendfileMixin.test_sendfile": PENDING_SENDFILE,
+    "test_sendfile.SendfileMixin.test_sendfile_for_closing_transp": PENDING_SENDFILE,
+    "test_sendfile.SendfileMixin.test_sendfile_pre_and_post_data": PENDING_SENDFILE,
+    "test_sendfile.SendfileMixin.test_sendfile_partial": PENDING_SENDFILE,
+    "test_sendfile.SendfileMixin.test_sendfile_close_peer_after_receiving": PENDING_SENDFILE,
+    "test_sendfile.SendfileMixin.test_sendfile_close_peer_in_the_middle_of_receiving": PENDING_SENDFILE,  # noqa: E501
+    "test_sendfile.SendfileMixin.test_sendfile_fallback_close_peer_in_the_middle_of_receiving": PENDING_SENDFILE,  # noqa: E501
+    "test_sendfile.SendfileMixin.test_sendfile_prevents_bare_write": PENDING_SENDFILE,
+    "test_sendfile.SendfileMixin.test_sendfile_no_fallback_for_fallback_transport": PENDING_SENDFILE,  # noqa: E501
+    "test_sendfile.SendfileMixin.test_sendfile_ssl": PENDING_SENDFILE_TLS,
+    "test_sendfile.SendfileMixin.test_sendfile_ssl_pre_and_post_data": PENDING_SENDFILE_TLS,
+    "test_sendfile.SendfileMixin.test_sendfile_ssl_partial": PENDING_SENDFILE_TLS,
+    "test_sendfile.SendfileMixin.test_sendfile_ssl_close_peer_after_receiving": PENDING_SENDFILE_TLS,  # noqa: E501
+    "test_sendfile.SendfileMixin.test_sendfile_not_supported": PENDING_SENDFILE_DATAGRAMS,
+    # -- test_sendfile.SendfileMixin: BaseEventLoop internals --
+    "test_sendfile.SendfileMixin.test_sendfile_force_fallback": SENDFILE_NATIVE_HOOK,
+    "test_sendfile.SendfileMixin.test_sendfile_force_unsupported_native": SENDFILE_NATIVE_HOOK,
+    # -- TLS: test_ssl.TestSSL on CPython's private SSLProtocol --
+    # Both tests reach through the TLS transport into CPython's private SSLProtocol
+    # (``writer.transport._ssl_protocol``, ``_test__append_write_backlog``) to force its
+    # internal buffers; layerloop's TLS transport has no such attributes.  What they
+    # check (application data written before close() is flushed before close_notify;
+    # data the peer sends after its close_notify does not break our shutdown) is
+    # checked through the public API by packages/transports/tests/test_transports_tls.py
+    # (test_close_flushes_then_sends_close_notify, test_peer_close_notify_and_plain_eof).
+    "test_ssl.TestSSL.test_flush_before_shutdown": (
+        "drives CPython's private SSLProtocol (transport._ssl_protocol.pause_writing/"
+        "resume_writing, _test__append_write_backlog); flushing before close_notify is "
+        "test_transports_tls.py::test_close_flushes_then_sends_close_notify"
+    ),
+    "test_ssl.TestSSL.test_remote_shutdown_receives_trailing_data": (
+        "fills CPython's private SSLProtocol write backlog through "
+        "transport._test__append_write_backlog(); the shutdown exchange is "
+        "test_transports_tls.py::test_peer_close_notify_and_plain_eof"
+    ),
 }

@@ -62,6 +62,7 @@ def test_public_names() -> None:
         "BackendSpec",
         "EventLoop",
         "EventLoopPolicy",
+        "UringFallbackWarning",
         "__version__",
         "install",
         "loop_factory",

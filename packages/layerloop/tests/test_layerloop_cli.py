@@ -16,6 +16,14 @@ import pytest
 from layerloop_selector import available_backends
 
 BACKENDS = available_backends()
+try:
+    from layerloop_proactor import probe_uring
+except ImportError:  # the wheel test installs layerloop without the [uring] extra
+    URING_OK = False
+    URING_REASON = "layerloop-proactor is not installed (pip install 'layerloop[uring]')"
+else:
+    URING_OK = probe_uring().usable
+    URING_REASON = probe_uring().reason
 
 
 def cli(
@@ -68,7 +76,10 @@ def test_info_json() -> None:
         expected = importlib.metadata.version(dist) if _installed(dist) else None
         assert data["distributions"][dist] == expected
     assert data["default_backend"] == BACKENDS[0]
-    assert [n for n, s in data["backends"].items() if s["usable"]] == BACKENDS
+    usable = [n for n, s in data["backends"].items() if s["usable"]]
+    # io_uring is listed after the selector backends, usable where its probe says so.
+    assert usable == [*BACKENDS, "uring"] if URING_OK else usable == BACKENDS
+    assert data["backends"]["uring"]["reason"] == (None if URING_OK else URING_REASON)
     assert data["python"]["version"] == ".".join(map(str, sys.version_info[:3]))
 
 

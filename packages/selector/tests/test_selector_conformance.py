@@ -43,5 +43,8 @@ def _bind_backend_suite(name: str, cls: Any) -> None:
 for _name in AVAILABLE:
     _bind_backend_suite(_name, BACKEND_CLASSES[_name])
     testing.bind_loop_suites(
-        globals(), _name, _loop_factory(BACKEND_CLASSES[_name]), testing.LOOP_SUITES
+        globals(),
+        _name,
+        _loop_factory(BACKEND_CLASSES[_name]),
+        (*testing.LOOP_SUITES, testing.StreamBackendSuite),
     )

@@ -7,7 +7,6 @@ import errno
 import os
 import pathlib
 import socket
-import ssl
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -421,22 +420,6 @@ def test_bad_arguments_match_asyncio(loop: asyncio.AbstractEventLoop) -> None:
         if not issubclass(expected[0], socket.gaierror):
             # Our reprs of sockets match theirs; gaierror texts come from the resolver.
             assert mine[1] == expected[1]
-
-
-def test_tls_and_happy_eyeballs_not_yet(loop: asyncio.AbstractEventLoop) -> None:
-    if not is_ours(loop):
-        pytest.skip("a layerloop-only limitation of this version")
-
-    async def main() -> None:
-        context = ssl.create_default_context()
-        with pytest.raises(NotImplementedError, match="TLS: later"):
-            await loop.create_connection(Recorder, "127.0.0.1", 1, ssl=context)
-        with pytest.raises(NotImplementedError, match="TLS: later"):
-            await loop.create_server(Recorder, "127.0.0.1", 0, ssl=context)
-        with pytest.raises(NotImplementedError, match="happy_eyeballs_delay"):
-            await loop.create_connection(Recorder, "127.0.0.1", 1, happy_eyeballs_delay=0.25)
-
-    loop.run_until_complete(main())
 
 
 def test_server_class_is_public(loop: asyncio.AbstractEventLoop) -> None:

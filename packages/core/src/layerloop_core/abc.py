@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 __all__ = [
@@ -291,8 +291,15 @@ class StreamOwner(Protocol):
         *size_hint* is how many bytes are known to be waiting, or ``-1`` when unknown (as
         ``BufferedProtocol.get_buffer`` receives it).  The buffer belongs to the backend
         until the matching :meth:`read_done` or :meth:`read_failed` (contract point 2).
-        The owner validates its protocol's buffer itself (an empty buffer would read as
-        end of stream); if this method raises anyway, reading stops.
+
+        The owner handles its own failures here: it validates its protocol's buffer (an
+        empty buffer would read as end of stream) and, when it cannot lend one, calls
+        :meth:`Stream.stop_reading` or :meth:`Stream.close` *inside this call* and
+        returns any buffer (an empty one will do).  The backend checks, after this
+        returns, whether the stream is still reading and open; if not, it does not read,
+        the returned buffer is not lent, and neither :meth:`read_done` nor
+        :meth:`read_failed` follows.  If this method raises anyway (an owner bug),
+        reading stops and the exception reaches the loop's exception handler.
         """
         ...
 
@@ -344,19 +351,46 @@ class Stream(Protocol):
         (``0``: would block).
 
         Synchronous (the one exception to contract point 1).  Raises ``OSError`` for a
-        broken stream (``BrokenPipeError``, ``ConnectionResetError``, ...).  Only valid
-        while no write, sendfile or shutdown is outstanding.
+        broken stream (``BrokenPipeError``, ``ConnectionResetError``, ...), and
+        ``OSError(errno.EBADF)`` once the stream is closed (so an owner's write error
+        path handles both alike).  :class:`RuntimeError` while a write, sendfile or
+        shutdown is outstanding (including a cancelled write that has not reported yet).
         """
         ...
 
-    def write(self, data: memoryview, done: Callable[[int, BaseException | None], None]) -> None:
-        """Write *data*; ``done(nbytes, error)`` reports how much was written and the
+    def write(
+        self,
+        data: memoryview | Sequence[memoryview],
+        done: Callable[[int, BaseException | None], None],
+    ) -> None:
+        """Write *data*, one buffer or a sequence of buffers written in order as one
+        operation (vectored: ``sendmsg`` on a socket, ``writev`` on other fds, one
+        submission on a completion backend; the backend splits a sequence longer than
+        the kernel's ``IOV_MAX`` itself).  Buffers are byte-formatted (``itemsize`` 1)
+        and C-contiguous; empty ones are allowed.  ``done(nbytes, error)`` reports how
+        many bytes were written in total (counted across the buffers in order) and the
         error that stopped it, if any.
 
-        *data* is lent until *done* runs.  A short count with no error is allowed (the
-        owner submits the rest); the readiness backends write everything before
-        reporting.  Raises :class:`RuntimeError` if another write, sendfile or shutdown
-        is outstanding or the stream is closed.
+        *data*, the sequence and every buffer in it, is lent until *done* runs.  A short
+        count with no error is allowed (the owner submits the rest); the readiness
+        backends write everything before reporting.  Raises :class:`RuntimeError` if
+        another write, sendfile or shutdown is outstanding or the stream is closed.
+        """
+        ...
+
+    def cancel_write(self) -> None:
+        """Cancel the outstanding write or sendfile, if any, without closing the stream
+        (for ``abort``-like paths, ``start_tls`` and ``sendfile`` in the owner).
+
+        The operation still reports exactly once (contract point 5), from the ready
+        queue, never inside this call: ``done(nbytes, CancelledError())`` with the
+        bytes that did reach the kernel before the cancel took effect (they stay
+        sent), or its real outcome if it finished first.  Until that report has run the
+        stream still counts the operation as outstanding: :meth:`write`,
+        :meth:`try_write` and :meth:`sendfile` raise :class:`RuntimeError`.  A
+        :meth:`shutdown_write` waiting behind the cancelled operation proceeds after
+        the report.  A no-op when nothing is outstanding, when a cancel is already
+        pending, or on a closed stream.
         """
         ...
 

@@ -58,6 +58,8 @@ BACKEND_FACTS = {
     "poll": "no fd limit, but every watched fd is passed to the kernel on each wait",
     "select": "portable, but each wait scans up to the highest fd, and fds >= FD_SETSIZE "
     "(1024 on Linux) cannot be watched",
+    "uring": "io_uring completions (layerloop-proactor), opt-in with backend='uring': "
+    "the kernel does the I/O, one io_uring_enter per iteration; never chosen by 'auto'",
 }
 
 
@@ -89,7 +91,18 @@ def _backends() -> list[tuple[str, str | None]]:
             states.append((name, str(exc)))
         else:
             states.append((name, None))
+    states.append(("uring", _uring_state()))
     return states
+
+
+def _uring_state() -> str | None:
+    """The io_uring probe's verdict: None if usable, else why not."""
+    try:
+        import layerloop_proactor  # noqa: PLC0415 - optional: the layerloop[uring] extra
+    except ImportError:
+        return "layerloop-proactor is not installed (pip install 'layerloop[uring]')"
+    verdict = layerloop_proactor.probe_uring()
+    return None if verdict.usable else verdict.reason
 
 
 def _info_data() -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -13,12 +14,14 @@ import layerloop_policy
 from layerloop_core.abc import IOBackend, Resolver
 from layerloop_dns import ThreadedResolver
 from layerloop_selector import new_backend
+from layerloop_subprocess import SubprocessMixin
 from layerloop_transports import TransportsMixin
 
 __all__ = [
     "BackendSpec",
     "EventLoop",
     "EventLoopPolicy",
+    "UringFallbackWarning",
     "install",
     "loop_factory",
     "new_event_loop",
@@ -28,12 +31,43 @@ __all__ = [
 _T = TypeVar("_T")
 
 #: How a backend is named: ``"auto"`` (the best this platform has), ``"epoll"``,
-#: ``"kqueue"``, ``"poll"``, ``"select"``, or a ready-made, unattached backend object.
+#: ``"kqueue"``, ``"poll"``, ``"select"``, ``"uring"`` (io_uring from layerloop-proactor,
+#: falling back to ``"auto"`` with a :class:`UringFallbackWarning`), or a ready-made,
+#: unattached backend object.
 BackendSpec = str | IOBackend
+
+
+class UringFallbackWarning(RuntimeWarning):
+    """``backend="uring"`` could not use io_uring and fell back to a selector backend;
+    the message says why.  Make it an error for strictness
+    (``warnings.simplefilter("error", layerloop.UringFallbackWarning)``), or pass
+    ``layerloop_proactor.UringBackend()`` itself, which raises instead of falling back."""
+
+
+def _uring_or_fallback() -> IOBackend:
+    """The io_uring backend, or the best selector backend with a warning saying why."""
+    try:
+        import layerloop_proactor  # noqa: PLC0415 - optional: the layerloop[uring] extra
+    except ImportError:
+        reason = "layerloop-proactor is not installed (pip install 'layerloop[uring]')"
+    else:
+        try:
+            return layerloop_proactor.UringBackend()
+        except layerloop_proactor.UringUnavailableError as exc:
+            reason = str(exc)
+    fallback = new_backend("auto")
+    warnings.warn(
+        f"io_uring is unavailable ({reason}); using the {fallback.name!r} backend instead",
+        UringFallbackWarning,
+        stacklevel=4,
+    )
+    return fallback
 
 
 def _make_backend(backend: BackendSpec) -> IOBackend:
     if isinstance(backend, str):
+        if backend == "uring":
+            return _uring_or_fallback()
         return new_backend(backend)  # ValueError names the valid choices
     if not isinstance(backend, IOBackend):
         raise TypeError(
@@ -43,7 +77,7 @@ def _make_backend(backend: BackendSpec) -> IOBackend:
     return backend
 
 
-class EventLoop(TransportsMixin, layerloop_core.EventLoop):
+class EventLoop(SubprocessMixin, TransportsMixin, layerloop_core.EventLoop):
     """The full layerloop event loop.
 
     ``EventLoop()`` runs on the best backend of the platform (``"auto"``: epoll on
@@ -131,7 +165,8 @@ def loop_factory(
     The other settings are those of :class:`layerloop_policy.LoopFactory`.
     """
     if isinstance(backend, str):
-        new_backend(backend).close()  # ValueError now for a bad or unusable name
+        if backend != "uring":  # "uring" always yields a backend (maybe a fallback)
+            new_backend(backend).close()  # ValueError now for a bad or unusable name
     elif not callable(backend):
         raise TypeError(
             "backend must be a backend name or a zero-argument callable returning a new "

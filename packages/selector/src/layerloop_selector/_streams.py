@@ -29,6 +29,12 @@ Kernel facts and the invariants built on them:
   closes during the same batch; every handle checks its object's state first and does
   nothing if the work is no longer wanted (the fd may even be closed and its number
   reused by then).
+* A sequence of buffers is written with ``sendmsg`` (sockets) or ``writev`` (other
+  fds), at most ``IOV_MAX`` buffers per call; the kernel takes a prefix of the
+  concatenation, so progress is kept as (buffer index, offset in it).
+* A cancelled write (``cancel_write``) cannot be in the kernel's hands here: it is
+  reported from a ``call_soon`` with the bytes written so far, and the stream stays
+  busy (``_CANCELLING``) until that report has run, as a completion backend must.
 * Pipes and character devices are read with ``readv`` into the lent buffer and written
   with ``write``.  The write end of a pipe is never readable; the kernel reports it
   readable (with ``EPOLLERR``/``POLLERR``) once the last reader has gone, which is how
@@ -42,7 +48,7 @@ import errno
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from layerloop_core.abc import Address, DatagramOwner, FileLike, StreamOwner
@@ -62,6 +68,23 @@ _Handle = asyncio.Handle
 _IDLE: Final = 0
 _WRITE: Final = 1
 _SENDFILE: Final = 2
+_WRITEV: Final = 3
+#: A write or sendfile was cancelled; its report is scheduled but has not run yet.
+_CANCELLING: Final = 4
+
+
+def _iov_max() -> int:
+    if sys.platform == "win32":
+        return 16  # the buffers are sent one by one there
+    else:
+        try:
+            return max(16, min(os.sysconf("SC_IOV_MAX"), 1024))
+        except (OSError, ValueError):
+            return 16  # POSIX guarantees at least 16
+
+
+#: Most buffers one ``sendmsg``/``writev`` takes (``IOV_MAX``: 1024 on Linux and BSD).
+IOV_MAX: Final = _iov_max()
 
 #: The receive buffer of a datagram endpoint: larger than any UDP datagram (65 507
 #: bytes of payload over IPv4) and than typical AF_UNIX datagrams.
@@ -122,16 +145,20 @@ class ReadinessStream:
         "_reading",
         "_readinto",
         "_send",
+        "_sendv",
         "_shut",
         "_shutdown_done",
         "_sock",
+        "_wbufs",
         "_wcount",
         "_wdata",
         "_wdone",
         "_wfile",
+        "_windex",
         "_woffset",
         "_wpos",
         "_write_handle",
+        "_wskip",
         "_wstate",
         "_wwatch",
     )
@@ -149,15 +176,18 @@ class ReadinessStream:
         self._sock: socket.socket | None = None
         self._readinto: Callable[[memoryview], int]
         self._send: Callable[[memoryview], int]
+        self._sendv: Callable[[list[memoryview]], int]
         if isinstance(fileobj, socket.socket):
             self._sock = fileobj
             self._readinto = fileobj.recv_into
             self._send = fileobj.send
+            self._sendv = self._sock_sendmsg
         elif sys.platform == "win32":
             raise ValueError("only sockets can be streamed on Windows")
         else:
             self._readinto = self._eof_on_ready if _write_only(fd) else self._fd_readinto
             self._send = self._fd_write
+            self._sendv = self._fd_writev
         self._read_handle = _Handle(self._on_readable, (), loop)
         self._write_handle = _Handle(self._on_writable, (), loop)
         self._reading = False
@@ -167,6 +197,10 @@ class ReadinessStream:
         self._wstate = _IDLE
         self._wwatch = False
         self._wdata: memoryview | None = None
+        # A vectored write: the buffers, the one being written, bytes of it already sent.
+        self._wbufs: Sequence[memoryview] | None = None
+        self._windex = 0
+        self._wskip = 0
         self._wpos = 0
         self._wdone: WriteDone | None = None
         self._wfile = -1
@@ -203,6 +237,10 @@ class ReadinessStream:
         except BaseException:
             self.stop_reading()
             raise
+        # get_read_buffer may have stopped reading or closed the stream (mypy's
+        # narrowing of _reading from the check above does not see that).
+        if not self._reading:
+            return  # type: ignore[unreachable]
         try:
             nbytes = self._readinto(buf)
         except _RETRY:
@@ -228,6 +266,32 @@ class ReadinessStream:
     def _fd_write(self, data: memoryview) -> int:
         return os.write(self._fd, data)
 
+    def _fd_writev(self, buffers: list[memoryview]) -> int:
+        if sys.platform == "win32":
+            raise OSError(errno.ENOTSUP, "not supported on Windows")
+        else:
+            return os.writev(self._fd, buffers)
+
+    def _sock_sendmsg(self, buffers: list[memoryview]) -> int:
+        sock = self._sock
+        assert sock is not None
+        if sys.platform == "win32":
+            # No sendmsg: send the buffers in order until one is taken only in part.
+            sent = 0
+            for buf in buffers:
+                try:
+                    n = sock.send(buf)
+                except _RETRY:
+                    if sent:
+                        return sent
+                    raise
+                sent += n
+                if n < len(buf):
+                    break
+            return sent
+        else:
+            return sock.sendmsg(buffers)
+
     # -- writing -------------------------------------------------------------------
 
     def _check_can_write(self) -> None:
@@ -242,20 +306,50 @@ class ReadinessStream:
 
     def try_write(self, data: memoryview) -> int:
         """Write what the kernel takes now; 0 when it would block."""
-        self._check_can_write()
+        # One test on the hot path (a write per echoed message); the checks that
+        # raise run only when one of the three flags is set.
+        if self._wstate or self._shut or self._closed:
+            if self._closed:
+                raise OSError(errno.EBADF, "the stream is closed")
+            self._check_can_write()
         try:
             return self._send(data)
         except _RETRY:
             return 0
 
-    def write(self, data: memoryview, done: WriteDone) -> None:
-        """Write all of *data* as the fd becomes writable; *done* reports once."""
+    def write(self, data: memoryview | Sequence[memoryview], done: WriteDone) -> None:
+        """Write all of *data* (a buffer, or buffers in order) as the fd becomes
+        writable; *done* reports once."""
         self._check_can_write()
-        self._wdata = data
+        if isinstance(data, memoryview):
+            self._wdata = data
+            self._wstate = _WRITE
+        else:
+            self._wbufs = data
+            self._windex = 0
+            self._wskip = 0
+            self._wstate = _WRITEV
         self._wpos = 0
         self._wdone = done
-        self._wstate = _WRITE
         self._watch_writable()
+
+    def cancel_write(self) -> None:
+        """Cancel the outstanding write or sendfile; it reports from the ready queue."""
+        state = self._wstate
+        if self._closed or state in (_IDLE, _CANCELLING):
+            return
+        done = self._wdone
+        assert done is not None
+        self._wstate = _CANCELLING
+        self._wdata = None
+        self._wbufs = None
+        self._wdone = None
+        self._loop.call_soon(self._report_cancelled, done, self._wpos)
+
+    def _report_cancelled(self, done: WriteDone, nbytes: int) -> None:
+        if self._wstate == _CANCELLING:
+            self._wstate = _IDLE
+        self._report(done, nbytes, asyncio.CancelledError())
 
     def sendfile(self, fd: int, offset: int, count: int, done: WriteDone) -> None:
         """Send *count* bytes of the regular file *fd* from *offset* with ``os.sendfile``."""
@@ -303,6 +397,7 @@ class ReadinessStream:
             except BaseException:
                 self._wstate = _IDLE
                 self._wdata = None
+                self._wbufs = None
                 self._wdone = None
                 raise
             self._wwatch = True
@@ -324,6 +419,8 @@ class ReadinessStream:
                 self._wpos = pos
                 return
             self._finish(pos, None)
+        elif state == _WRITEV:
+            self._writev_ready()
         elif state == _SENDFILE:
             self._sendfile_ready()
         elif self._wwatch:
@@ -332,6 +429,42 @@ class ReadinessStream:
             # enqueued before it ended).
             self._wwatch = False
             self._backend._drop_writer(self._fd, self._write_handle)
+
+    def _writev_ready(self) -> None:
+        buffers = self._wbufs
+        assert buffers is not None
+        index = self._windex
+        skip = self._wskip
+        count = len(buffers)
+        while index < count and not buffers[index].nbytes:
+            index += 1  # empty buffers take no room in an iovec
+        if index == count:
+            self._finish(self._wpos, None)
+            return
+        batch = list(buffers[index : index + IOV_MAX])
+        if skip:
+            batch[0] = batch[0][skip:]
+        try:
+            sent = self._sendv(batch)
+        except _RETRY:
+            return
+        except Exception as exc:
+            self._finish(self._wpos, exc)
+            return
+        self._wpos += sent
+        # The kernel took a prefix of the concatenation: advance (index, skip) over it.
+        sent += skip
+        while index < count:
+            size = buffers[index].nbytes
+            if sent < size:
+                break
+            sent -= size
+            index += 1
+        if index == count:
+            self._finish(self._wpos, None)
+            return
+        self._windex = index
+        self._wskip = sent
 
     def _sendfile_ready(self) -> None:
         if sys.platform == "win32":
@@ -370,7 +503,12 @@ class ReadinessStream:
         assert done is not None
         self._wstate = _IDLE
         self._wdata = None
+        self._wbufs = None
         self._wdone = None
+        self._report(done, nbytes, exc)
+
+    def _report(self, done: WriteDone, nbytes: int, exc: BaseException | None) -> None:
+        """Call a write's *done*, then settle the writable watch and a pending shutdown."""
         try:
             done(nbytes, exc)
         finally:
@@ -407,6 +545,7 @@ class ReadinessStream:
             call_soon(shutdown, asyncio.CancelledError())
         self._wstate = _IDLE
         self._wdata = None
+        self._wbufs = None
         self._wdone = None
         self._shutdown_done = None
         _close_fileobj(self._fileobj)

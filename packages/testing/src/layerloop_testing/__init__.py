@@ -12,7 +12,7 @@ Every ``test_*`` method of a suite is a standard test: replacing one needs
 installed backend plus stdlib asyncio.
 """
 
-from ._backend import BackendHost, BackendSuite, LoopFromBackend
+from ._backend import BackendHost, BackendSuite, LoopFromBackend, StreamBackendSuite
 from ._base import DEFAULT_TIMEOUT, LoopSuite
 from ._bind import bind_loop_suites
 from ._discovery import (
@@ -62,6 +62,7 @@ __all__ = [
     "SignalSuite",
     "SocketSuite",
     "StandardSuite",
+    "StreamBackendSuite",
     "__version__",
     "bind_loop_suites",
     "discover_backends",

@@ -7,25 +7,35 @@ down into a busy loop), wakeups from other threads and before ``poll``, coalesce
 wakeups, watch handles enqueued (the same objects, level-triggered, replaced and
 cancelled as documented), ``close`` idempotent.  The loop-level suites then prove the
 backend inside a real loop: combine them with :class:`LoopFromBackend`.
+
+:class:`StreamBackendSuite` holds a :class:`~layerloop_core.abc.StreamBackend` to the
+stream contract that transports rely on (lent read buffers and the owner's failure path,
+``cancel_write``, vectored writes, ``try_write`` on a closed stream), inside a real
+loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import errno
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVarTuple
 
-from layerloop_core.abc import IOBackend
+from layerloop_core.abc import IOBackend, Stream, StreamBackend
 
+from ._base import LoopSuite
 from ._guard import StandardSuite
 
 _Ts = TypeVarTuple("_Ts")
 
-__all__ = ["BackendHost", "BackendSuite", "LoopFromBackend"]
+__all__ = ["BackendHost", "BackendSuite", "LoopFromBackend", "StreamBackendSuite"]
 
 #: A backend that returns this much sooner than asked was not honouring the timeout.
 _TOLERANCE = 0.002
@@ -362,3 +372,298 @@ class LoopFromBackend:
         from layerloop_core import EventLoop  # noqa: PLC0415
 
         return EventLoop(self.new_backend())
+
+
+def _pattern(size: int) -> bytes:
+    return (bytes(range(251)) * (size // 251 + 1))[:size]
+
+
+class _Owner:
+    """A :class:`~layerloop_core.abc.StreamOwner` recording every callback.
+
+    *on_lend* (if set) runs inside ``get_read_buffer`` and returns the buffer to lend,
+    so a test can stop reading or close the stream from there."""
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(65536))
+        self.data = bytearray()
+        self.lends = 0
+        self.eof = 0
+        self.errors: list[BaseException] = []
+        self.on_lend: Callable[[], memoryview] | None = None
+
+    def get_read_buffer(self, size_hint: int) -> memoryview:
+        self.lends += 1
+        if self.on_lend is not None:
+            return self.on_lend()
+        return self.view
+
+    def read_done(self, nbytes: int) -> None:
+        if not nbytes:
+            self.eof += 1
+        self.data += self.view[:nbytes]
+
+    def read_failed(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+
+
+class _Calls:
+    """An operation callback that records each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __call__(self, *args: Any) -> None:
+        self.calls.append(args)
+
+    def called(self) -> bool:
+        return bool(self.calls)
+
+
+class StreamBackendSuite(LoopSuite):
+    """The :class:`~layerloop_core.abc.Stream` contract, on the backend of the loop
+    under test (``loop.backend`` must be a :class:`~layerloop_core.abc.StreamBackend`).
+
+    Bind it like the other loop-level suites, or with :class:`LoopFromBackend` first
+    among the bases to run it on a bare backend in ``layerloop_core.EventLoop``.
+    """
+
+    @property
+    def stream_backend(self) -> StreamBackend:
+        backend = getattr(self.loop, "backend", None)
+        if not isinstance(backend, StreamBackend):
+            self.fail(f"the loop's backend {backend!r} is not a StreamBackend")
+        return backend
+
+    def open_pair(self, owner: _Owner) -> tuple[Stream, socket.socket]:
+        """A stream over one end of a socket pair (read by *owner*) and the peer."""
+        mine, peer = self.socketpair()
+        return self.stream_backend.open_stream(mine, owner), peer
+
+    def close_stream(self, stream: Stream) -> None:
+        closed = _Calls()
+        stream.close(closed)
+        self.run_until(lambda: bool(closed.calls))
+
+    def fill(self, stream: Stream) -> int:
+        """Write until the kernel's buffers are full; return the bytes taken."""
+        chunk = memoryview(b"f" * 65536)
+        total = 0
+        while True:
+            sent = stream.try_write(chunk)
+            if not sent:
+                return total
+            total += sent
+
+    def drain_count(self, peer: socket.socket, until: Callable[[], bool]) -> bytearray:
+        """Read everything *peer* receives until *until()* holds and nothing is left."""
+        received = bytearray()
+        sink = bytearray(65536)
+
+        def pump() -> bool:
+            try:
+                while True:
+                    n = peer.recv_into(sink)
+                    if not n:
+                        return True
+                    received.extend(sink[:n])
+            except BlockingIOError:
+                pass
+            return until()
+
+        self.run_until(pump)
+        pump()
+        return received
+
+    # -- the owner's failure path in get_read_buffer ---------------------------------
+
+    def test_stop_reading_inside_get_read_buffer_skips_the_read(self) -> None:
+        owner = _Owner()
+        stream, peer = self.open_pair(owner)
+
+        def stop() -> memoryview:
+            stream.stop_reading()
+            return memoryview(b"")
+
+        owner.on_lend = stop
+        peer.send(b"waiting")
+        stream.start_reading()
+        self.run_until(lambda: owner.lends >= 1)
+        self.run_briefly(10)
+        # No read happened: nothing reported, and the bytes are still in the kernel.
+        self.assertEqual((owner.data, owner.eof, owner.errors), (bytearray(), 0, []))
+        self.assertEqual(owner.lends, 1)
+        owner.on_lend = None
+        stream.start_reading()
+        self.run_until(lambda: owner.data == b"waiting")
+        self.close_stream(stream)
+
+    def test_close_inside_get_read_buffer_skips_the_read(self) -> None:
+        owner = _Owner()
+        stream, peer = self.open_pair(owner)
+        closed = _Calls()
+
+        def close() -> memoryview:
+            stream.close(closed)
+            return memoryview(b"")
+
+        owner.on_lend = close
+        peer.send(b"waiting")
+        stream.start_reading()
+        self.run_until(lambda: bool(closed.calls))
+        self.run_briefly(10)
+        self.assertEqual(closed.calls, [()])
+        self.assertEqual((owner.data, owner.eof, owner.errors), (bytearray(), 0, []))
+        self.assertEqual(owner.lends, 1)
+        # The stream's fd was closed (with the bytes unread, a reset on some systems).
+        with contextlib.suppress(ConnectionResetError):
+            self.assertEqual(peer.recv(100), b"")
+
+    # -- cancel_write ----------------------------------------------------------------
+
+    def test_cancel_write_reports_once_what_was_written(self) -> None:
+        owner = _Owner()
+        stream, peer = self.open_pair(owner)
+        before = self.fill(stream)
+        payload = _pattern(4 * 1024 * 1024)
+        done = _Calls()
+        stream.write(memoryview(payload), done)
+        # Let the peer take some of it so that part of the write reaches the kernel.
+        received = bytearray(peer.recv(100_000))
+        self.run_briefly(5)
+        stream.cancel_write()
+        self.assertEqual(done.calls, [], "cancel_write reported inside the call")
+        stream.cancel_write()  # a second cancel is a no-op
+        with self.assertRaises(RuntimeError):
+            stream.write(memoryview(b"x"), _Calls())  # busy until the report has run
+        with self.assertRaises(RuntimeError):
+            stream.try_write(memoryview(b"x"))
+        self.run_until(lambda: bool(done.calls))
+        self.run_briefly(10)
+        self.assertEqual(len(done.calls), 1)
+        nbytes, exc = done.calls[0]
+        self.assertIsInstance(exc, asyncio.CancelledError)
+        self.assertGreaterEqual(nbytes, 0)
+        self.assertLess(nbytes, len(payload))
+        # The stream is still open and writable: a new write follows the partial one.
+        tail = _Calls()
+        stream.write(memoryview(b"END"), tail)
+        received += self.drain_count(peer, lambda: bool(tail.calls))
+        self.assertEqual(tail.calls, [(3, None)])
+        self.assertEqual(len(received), before + nbytes + 3)
+        self.assertEqual(bytes(received[before : before + nbytes]), payload[:nbytes])
+        self.assertEqual(bytes(received[-3:]), b"END")
+        self.close_stream(stream)
+
+    def test_cancel_write_without_a_write_is_a_no_op(self) -> None:
+        owner = _Owner()
+        stream, peer = self.open_pair(owner)
+        stream.cancel_write()
+        self.assertEqual(stream.try_write(memoryview(b"ok")), 2)
+        self.assertEqual(peer.recv(10), b"ok")
+        self.close_stream(stream)
+        stream.cancel_write()  # also on a closed stream
+
+    def test_close_after_cancel_write_reports_the_write_once(self) -> None:
+        owner = _Owner()
+        stream, _peer = self.open_pair(owner)
+        self.fill(stream)
+        done = _Calls()
+        stream.write(memoryview(_pattern(1024 * 1024)), done)
+        stream.cancel_write()
+        order: list[str] = []
+        stream.close(lambda: order.append("closed"))
+        self.run_until(lambda: bool(order))
+        self.run_briefly(10)
+        self.assertEqual(len(done.calls), 1)
+        self.assertIsInstance(done.calls[0][1], asyncio.CancelledError)
+        self.assertEqual(order, ["closed"])
+
+    # -- vectored writes ---------------------------------------------------------------
+
+    def _vectored_buffers(self) -> tuple[list[memoryview], bytes]:
+        # More buffers than IOV_MAX (1024 on Linux), some empty, sizes varied, ~3 MiB.
+        parts = [_pattern((i * 7919) % 3001) for i in range(3000)]
+        return [memoryview(part) for part in parts], b"".join(parts)
+
+    def test_vectored_write_to_a_socket(self) -> None:
+        owner = _Owner()
+        stream, peer = self.open_pair(owner)
+        buffers, expected = self._vectored_buffers()
+        done = _Calls()
+        stream.write(buffers, done)
+        self.assertEqual(done.calls, [])
+        received = self.drain_count(peer, lambda: bool(done.calls))
+        self.assertEqual(done.calls, [(len(expected), None)])
+        self.assertEqual(len(received), len(expected))
+        self.assertTrue(received == expected, "the bytes arrived out of order or corrupted")
+        self.close_stream(stream)
+
+    def test_vectored_write_of_empty_and_single_buffers(self) -> None:
+        owner = _Owner()
+        stream, peer = self.open_pair(owner)
+        for buffers, expected in (
+            ([memoryview(b"")], b""),
+            ([memoryview(b"one")], b"one"),
+            ([memoryview(b""), memoryview(b"ab"), memoryview(b""), memoryview(b"c")], b"abc"),
+        ):
+            done = _Calls()
+            stream.write(buffers, done)
+            self.run_until(done.called)
+            self.assertEqual(done.calls, [(len(expected), None)])
+            if expected:
+                self.assertEqual(peer.recv(100), expected)
+        self.close_stream(stream)
+
+    def test_vectored_write_to_a_pipe(self) -> None:
+        if sys.platform == "win32":
+            self.skipTest("pipes are streamed on POSIX only")
+        else:
+            read_fd, write_fd = os.pipe()
+            self.addCleanup(os.close, read_fd)
+            os.set_blocking(read_fd, False)
+            os.set_blocking(write_fd, False)
+            stream = self.stream_backend.open_stream(write_fd, _Owner())
+            buffers, expected = self._vectored_buffers()
+            done = _Calls()
+            stream.write(buffers, done)
+            received = bytearray()
+
+            def pump() -> bool:
+                try:
+                    while chunk := os.read(read_fd, 65536):
+                        received.extend(chunk)
+                except BlockingIOError:
+                    pass
+                return bool(done.calls)
+
+            self.run_until(pump)
+            pump()
+            self.assertEqual(done.calls, [(len(expected), None)])
+            self.assertTrue(received == expected, "the bytes arrived out of order or corrupted")
+            self.close_stream(stream)
+
+    def test_vectored_write_reports_an_error_with_the_count(self) -> None:
+        owner = _Owner()
+        stream, peer = self.open_pair(owner)
+        self.fill(stream)
+        done = _Calls()
+        stream.write([memoryview(_pattern(1024 * 1024))] * 4, done)
+        peer.close()
+        self.run_until(lambda: bool(done.calls))
+        ((nbytes, exc),) = done.calls
+        self.assertIsInstance(exc, OSError)
+        self.assertLess(nbytes, 4 * 1024 * 1024)
+        self.close_stream(stream)
+
+    # -- a closed stream -----------------------------------------------------------------
+
+    def test_try_write_on_a_closed_stream_raises_ebadf(self) -> None:
+        owner = _Owner()
+        stream, _peer = self.open_pair(owner)
+        self.close_stream(stream)
+        with self.assertRaises(OSError) as caught:
+            stream.try_write(memoryview(b"late"))
+        self.assertEqual(caught.exception.errno, errno.EBADF)
+        with self.assertRaises(RuntimeError):
+            stream.write(memoryview(b"late"), _Calls())

@@ -20,13 +20,19 @@ import os
 import socket
 import stat
 import sys
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from collections.abc import Callable, Coroutine, Iterable
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from layerloop_core.abc import Address, IOBackend, Operation, StreamBackend
 
+from ._datagram import DatagramTransport, open_datagram_endpoint
+from ._eyeballs import staggered_connect
+from ._fdowners import check_fd_free
+from ._pipes import ReadPipeTransport, WritePipeTransport
+from ._sendfile import sendfile as _sendfile
 from ._server import Server
 from ._stream import StreamTransport
+from ._tls import SSLTransport, TLSServerFactory, TLSSetup
 
 if TYPE_CHECKING:
     from layerloop_core.abc import AddrInfo
@@ -70,10 +76,6 @@ class _Host(Protocol):
     def create_future(self) -> asyncio.Future[Any]: ...
 
     def get_debug(self) -> bool: ...
-
-
-def _tls_later() -> NotImplementedError:
-    return NotImplementedError("TLS: later (ssl= is not supported by layerloop-transports yet)")
 
 
 def _check_ssl_socket(sock: socket.socket) -> None:
@@ -143,8 +145,9 @@ class TransportsMixin:
 
         class EventLoop(TransportsMixin, layerloop_core.EventLoop): ...
 
-    Not yet here (they raise :class:`NotImplementedError`): ``ssl=`` (TLS) and
-    ``happy_eyeballs_delay``.
+    ``ssl=`` and ``start_tls`` put a :class:`~layerloop_transports._tls.TLSLayer` over
+    the stream transport.  ``happy_eyeballs_delay`` races staggered connection
+    attempts (RFC 8305, ``_eyeballs.py``).
     """
 
     __slots__ = ()
@@ -229,6 +232,28 @@ class TransportsMixin:
             return None
         return sock
 
+    async def _race_connections(
+        self,
+        errors: list[OSError],
+        infos: list[AddrInfo],
+        local_infos: list[AddrInfo] | None,
+        delay: float,
+    ) -> socket.socket | None:
+        """Happy eyeballs over *infos*; errors land in *errors* in the order the
+        attempts started, whatever order they failed in."""
+        per_attempt: list[list[OSError]] = [[] for _ in infos]
+
+        def attempt(index: int) -> Coroutine[Any, Any, socket.socket | None]:
+            return self._open_connection_sock(per_attempt[index], infos[index], local_infos)
+
+        try:
+            return await staggered_connect(
+                cast(asyncio.AbstractEventLoop, self), attempt, len(infos), delay
+            )
+        finally:
+            for attempt_errors in per_attempt:
+                errors.extend(attempt_errors)
+
     async def _resolve_stream(
         self, host: Any, port: Any, family: int, proto: int, flags: int
     ) -> list[AddrInfo]:
@@ -286,13 +311,16 @@ class TransportsMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if sock is not None:
             _check_ssl_socket(sock)
+        tls: TLSSetup | None = None
         if ssl:
-            raise _tls_later()
-        if happy_eyeballs_delay is not None:
-            raise NotImplementedError(
-                "happy_eyeballs_delay is not supported by layerloop-transports yet "
-                "(addresses are tried one after the other; interleave= works)"
+            tls = TLSSetup.client(
+                ssl,
+                host if server_hostname is None else server_hostname,
+                ssl_handshake_timeout,
+                ssl_shutdown_timeout,
             )
+        if happy_eyeballs_delay is not None and interleave is None:
+            interleave = 1  # RFC 8305: alternate families by default when racing
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
@@ -310,10 +338,15 @@ class TransportsMixin:
                 infos = _interleave(infos, interleave)
             errors: list[OSError] = []
             connected: socket.socket | None = None
-            for info in infos:
-                connected = await self._open_connection_sock(errors, info, local_infos)
-                if connected is not None:
-                    break
+            if happy_eyeballs_delay is None:
+                for info in infos:
+                    connected = await self._open_connection_sock(errors, info, local_infos)
+                    if connected is not None:
+                        break
+            else:
+                connected = await self._race_connections(
+                    errors, infos, local_infos, happy_eyeballs_delay
+                )
             if connected is None:
                 _raise_connect_errors(errors, all_errors)
             sock = connected
@@ -323,7 +356,81 @@ class TransportsMixin:
             if sock.type != socket.SOCK_STREAM:
                 raise ValueError(f"A Stream Socket was expected, got {sock!r}")
         assert sock is not None
+        if tls is not None:
+            return await self._make_tls_transport(sock, protocol_factory, tls)
         return await self._make_transport(sock, protocol_factory)
+
+    async def create_datagram_endpoint(
+        self,
+        protocol_factory: Callable[[], _P],
+        local_addr: Any = None,
+        remote_addr: Any = None,
+        *,
+        family: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+        reuse_port: bool | None = None,
+        allow_broadcast: bool | None = None,
+        sock: socket.socket | None = None,
+    ) -> tuple[DatagramTransport, _P]:
+        """A datagram endpoint bound to *local_addr* and/or connected to *remote_addr*
+        (host/port tuples, or paths with ``family=AF_UNIX``), or on the given *sock*
+        (``_datagram.py``).  ``reuse_address`` is not a parameter, as on Python 3.11+."""
+        self._stream_backend()
+        return await open_datagram_endpoint(
+            cast(asyncio.AbstractEventLoop, self),
+            protocol_factory,
+            local_addr=local_addr,
+            remote_addr=remote_addr,
+            family=family,
+            proto=proto,
+            flags=flags,
+            reuse_port=reuse_port,
+            allow_broadcast=allow_broadcast,
+            sock=sock,
+        )
+
+    # -- fd watches: refused on an fd a live transport drives, as CPython does -----------
+
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        """As the loop's, but ``RuntimeError`` if a transport uses *fd*."""
+        check_fd_free(cast(asyncio.AbstractEventLoop, self), fd)
+        cast(asyncio.AbstractEventLoop, super()).add_reader(fd, callback, *args)
+
+    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        """As the loop's, but ``RuntimeError`` if a transport uses *fd*."""
+        check_fd_free(cast(asyncio.AbstractEventLoop, self), fd)
+        cast(asyncio.AbstractEventLoop, super()).add_writer(fd, callback, *args)
+
+    def remove_reader(self, fd: Any) -> bool:
+        """As the loop's, but ``RuntimeError`` if a transport uses *fd*."""
+        check_fd_free(cast(asyncio.AbstractEventLoop, self), fd)
+        return cast(asyncio.AbstractEventLoop, super()).remove_reader(fd)
+
+    def remove_writer(self, fd: Any) -> bool:
+        """As the loop's, but ``RuntimeError`` if a transport uses *fd*."""
+        check_fd_free(cast(asyncio.AbstractEventLoop, self), fd)
+        return cast(asyncio.AbstractEventLoop, super()).remove_writer(fd)
+
+    async def sendfile(
+        self,
+        transport: asyncio.WriteTransport,
+        file: IO[bytes],
+        offset: int = 0,
+        count: int | None = None,
+        *,
+        fallback: bool = True,
+    ) -> int:
+        """Send *file* over *transport*: zero-copy through the backend for a plain
+        stream transport, by reads and writes otherwise (``_sendfile.py``)."""
+        return await _sendfile(
+            cast(asyncio.AbstractEventLoop, self),
+            transport,
+            file,
+            offset,
+            count,
+            fallback=fallback,
+        )
 
     async def create_server(
         self,
@@ -354,7 +461,10 @@ class TransportsMixin:
         if sock is not None:
             _check_ssl_socket(sock)
         if ssl is not None:
-            raise _tls_later()
+            setup = TLSSetup.server(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+            protocol_factory = TLSServerFactory(
+                cast(asyncio.AbstractEventLoop, self), protocol_factory, setup
+            )
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
@@ -473,7 +583,8 @@ class TransportsMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         _check_ssl_socket(sock)
         if ssl:
-            raise _tls_later()
+            setup = TLSSetup.server(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+            return await self._make_tls_transport(sock, protocol_factory, setup)
         return await self._make_transport(sock, protocol_factory)
 
     async def create_unix_connection(
@@ -501,8 +612,9 @@ class TransportsMixin:
         if path is not None:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
-            if ssl:
-                raise _tls_later()
+            tls = self._unix_client_tls(
+                ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout
+            )
             address = os.fspath(path)
             sock = socket.socket(cast(int, _AF_UNIX), socket.SOCK_STREAM, 0)
             try:
@@ -516,8 +628,11 @@ class TransportsMixin:
                 raise ValueError("no path and sock were specified")
             if sock.family != _AF_UNIX or sock.type != socket.SOCK_STREAM:
                 raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
-            if ssl:
-                raise _tls_later()
+            tls = self._unix_client_tls(
+                ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout
+            )
+        if tls is not None:
+            return await self._make_tls_transport(sock, protocol_factory, tls)
         return await self._make_transport(sock, protocol_factory)
 
     async def create_unix_server(
@@ -544,7 +659,10 @@ class TransportsMixin:
         if ssl_shutdown_timeout is not None and not ssl:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if ssl is not None:
-            raise _tls_later()
+            setup = TLSSetup.server(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+            protocol_factory = TLSServerFactory(
+                cast(asyncio.AbstractEventLoop, self), protocol_factory, setup
+            )
         if path is not None:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
@@ -583,6 +701,129 @@ class TransportsMixin:
             server._start_serving()
             await asyncio.sleep(0)
         return server
+
+    # -- TLS (layerloop_transports._tls) ----------------------------------------------
+
+    def _unix_client_tls(
+        self,
+        ssl: Any,
+        server_hostname: str | None,
+        ssl_handshake_timeout: float | None,
+        ssl_shutdown_timeout: float | None,
+    ) -> TLSSetup | None:
+        if not ssl:
+            return None
+        return TLSSetup.client(ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout)
+
+    async def _make_tls_transport(
+        self, sock: socket.socket, protocol_factory: Callable[[], _P], tls: TLSSetup
+    ) -> tuple[asyncio.Transport, _P]:
+        """A stream transport on *sock* with a TLS layer as its protocol; returns once
+        the handshake has succeeded (its error otherwise)."""
+        loop = cast(asyncio.AbstractEventLoop, self)
+        try:
+            sock.setblocking(False)
+            protocol = protocol_factory()
+            waiter: asyncio.Future[None] = loop.create_future()
+            layer = tls.layer(loop, protocol, waiter)
+        except BaseException:
+            sock.close()
+            raise
+        app_transport = layer.app_transport
+        transport = StreamTransport(loop, sock, layer)
+        try:
+            await waiter
+        except BaseException:
+            layer.abandon()
+            transport.close()
+            raise
+        return app_transport, protocol
+
+    async def start_tls(
+        self,
+        transport: asyncio.BaseTransport,
+        protocol: asyncio.BaseProtocol,
+        sslcontext: Any,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> asyncio.Transport:
+        """Upgrade the connection of *transport* to TLS and return the new transport
+        for *protocol* (whose ``connection_made`` is not called again).  *transport*
+        must not be used afterwards; bytes it had queued are sent before the handshake.
+        """
+        if not isinstance(sslcontext, _ssl_module.SSLContext):
+            raise TypeError(
+                f"sslcontext is expected to be an instance of ssl.SSLContext, got {sslcontext!r}"
+            )
+        if not isinstance(transport, (StreamTransport, SSLTransport)):
+            raise TypeError(f"transport {transport!r} is not supported by start_tls()")
+        setup = TLSSetup(
+            sslcontext,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            handshake_timeout=ssl_handshake_timeout,
+            shutdown_timeout=ssl_shutdown_timeout,
+        )
+        loop = cast(asyncio.AbstractEventLoop, self)
+        waiter: asyncio.Future[None] = loop.create_future()
+        layer = setup.layer(loop, protocol, waiter, call_connection_made=False)
+        app_transport = layer.app_transport
+        # Nothing may reach the layer before its connection_made: pause first.  Bytes
+        # still queued in *transport* go out before the layer's first record.
+        transport.pause_reading()
+        transport.set_protocol(layer)
+        made = loop.call_soon(layer.connection_made, transport)
+        resumed = loop.call_soon(transport.resume_reading)
+        try:
+            await waiter
+        except BaseException:
+            layer.abandon()
+            transport.close()
+            made.cancel()
+            resumed.cancel()
+            raise
+        return app_transport
+
+    # -- pipes (layerloop_transports._pipes) ------------------------------------------
+
+    async def connect_read_pipe(
+        self, protocol_factory: Callable[[], _P], pipe: Any
+    ) -> tuple[asyncio.ReadTransport, _P]:
+        """Read the pipe, socket or character device *pipe* (a file-like object, which
+        the transport owns and closes) into ``protocol_factory()``."""
+        loop = cast(asyncio.AbstractEventLoop, self)
+        protocol = protocol_factory()
+        waiter: asyncio.Future[None] = loop.create_future()
+        transport = ReadPipeTransport(loop, pipe, protocol, waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        if loop.get_debug():
+            logger.debug("Read pipe %r connected: (%r, %r)", transport._fd, transport, protocol)
+        return transport, protocol
+
+    async def connect_write_pipe(
+        self, protocol_factory: Callable[[], _P], pipe: Any
+    ) -> tuple[asyncio.WriteTransport, _P]:
+        """Write to the pipe, socket or character device *pipe* (a file-like object,
+        which the transport owns and closes) for ``protocol_factory()``."""
+        loop = cast(asyncio.AbstractEventLoop, self)
+        protocol = protocol_factory()
+        waiter: asyncio.Future[None] = loop.create_future()
+        transport = WritePipeTransport(loop, pipe, protocol, waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        if loop.get_debug():
+            logger.debug("Write pipe %r connected: (%r, %r)", transport._fd, transport, protocol)
+        return transport, protocol
 
 
 def _is_abstract(path: str | bytes) -> bool:

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from layerloop_core.abc import Stream, StreamBackend
 
+from ._fdowners import claim_fd, release_fd
+
 if TYPE_CHECKING:
     from ._server import Server
 
@@ -55,10 +57,11 @@ READ_BUFFER_SIZE: Final = 256 * 1024
 DEFAULT_HIGH_WATER: Final = 64 * 1024
 #: After this many writes to a lost connection, each further one logs a warning.
 CONNLOST_WRITE_WARN: Final = 5
-#: Largest number of queued chunks joined into one backend write.
-_JOIN_LIMIT: Final = 1024 * 1024
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+_EMPTY: Final = memoryview(b"")
+#: Most queued chunks handed to the backend as one vectored write.
+_VECTOR_LIMIT: Final = 1024
 
 
 def set_nodelay(sock: socket.socket) -> None:
@@ -74,7 +77,7 @@ def set_nodelay(sock: socket.socket) -> None:
 
 
 def _resolve_waiter(waiter: asyncio.Future[None]) -> None:
-    if not waiter.cancelled():
+    if not waiter.done():
         waiter.set_result(None)
 
 
@@ -95,6 +98,7 @@ class StreamTransport(asyncio.Transport):
         "_conn_lost",
         "_eof",
         "_eof_received",
+        "_fd",
         "_high_water",
         "_inflight",
         "_info",
@@ -107,7 +111,7 @@ class StreamTransport(asyncio.Transport):
         "_protocol_paused",
         "_rbuf",
         "_rview",
-        "_scratch",
+        "_sendfile_waiter",
         "_server",
         "_sock",
         "_started",
@@ -131,6 +135,7 @@ class StreamTransport(asyncio.Transport):
         super().__init__()
         self._loop = loop
         self._sock = sock
+        self._fd = sock.fileno()
         info: dict[str, Any] = {} if extra is None else dict(extra)
         self._info = info
         info["socket"] = sock
@@ -148,7 +153,6 @@ class StreamTransport(asyncio.Transport):
         self._rbuf: bytearray | None = None
         self._rview: memoryview | None = None
         self._lent: memoryview | None = None
-        self._scratch: memoryview | None = None
         self.set_protocol(protocol)
         self._server = server
         self._closing = False
@@ -162,13 +166,17 @@ class StreamTransport(asyncio.Transport):
         self._wqueue: collections.deque[bytes | memoryview] = collections.deque()
         self._wsize = 0
         self._writing = False
-        self._inflight: memoryview | None = None
+        self._inflight: memoryview | list[memoryview] | None = None
+        # Set while loop.sendfile() owns the write side (see _sendfile.py): resolved
+        # once the queue has drained; write()/writelines() raise meanwhile.
+        self._sendfile_waiter: asyncio.Future[None] | None = None
         self._protocol_paused = False
         self._high_water = DEFAULT_HIGH_WATER
         self._low_water = DEFAULT_HIGH_WATER // 4
         set_nodelay(sock)
         backend = cast(StreamBackend, getattr(loop, "backend", None))
         self._stream: Stream = backend.open_stream(sock, self)
+        claim_fd(loop, sock.fileno(), self)
         if server is not None:
             server._attach(self)
         loop.call_soon(protocol.connection_made, self)
@@ -266,18 +274,11 @@ class StreamTransport(asyncio.Transport):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            # The backend reads right after this returns, so the stream cannot be
-            # closed here; stop reading, let the read land in a scratch byte that is
-            # ignored, and fail the connection from the ready queue.
-            self._stream.stop_reading()
+            # The seam lets the owner close the stream inside this call: the backend
+            # then skips the read and the returned buffer is never lent.
             self._lent = None
-            self._loop.call_soon(
-                self._fatal_error, exc, "Fatal error: protocol.get_buffer() call failed."
-            )
-            scratch = self._scratch
-            if scratch is None:
-                scratch = self._scratch = memoryview(bytearray(1))
-            return scratch
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return _EMPTY
         self._lent = view
         return view
 
@@ -286,7 +287,7 @@ class StreamTransport(asyncio.Transport):
         view = self._lent
         self._lent = None
         if view is None or self._conn_lost:
-            return  # the scratch buffer of a failed get_buffer, or a lost connection
+            return  # a lost connection
         if not nbytes:
             self._on_eof()
             return
@@ -339,6 +340,8 @@ class StreamTransport(asyncio.Transport):
             )
         if self._eof:
             raise RuntimeError("Cannot call write() after write_eof()")
+        if self._sendfile_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
         if not data:
             return
         if self._conn_lost:
@@ -374,46 +377,49 @@ class StreamTransport(asyncio.Transport):
         """Write each bytes-like object of the iterable, in order, as one write."""
         if self._eof:
             raise RuntimeError("Cannot call writelines() after write_eof()")
+        if self._sendfile_waiter is not None:
+            raise RuntimeError("unable to writelines; sendfile is in progress")
         items = list(list_of_data)
         if not items:
             return
         self.write(items[0] if len(items) == 1 else b"".join(items))
 
     def _submit(self) -> None:
-        """Hand the queued bytes to the backend as one write (nothing outstanding)."""
+        """Hand the queued chunks to the backend as one write, vectored when there are
+        several (nothing outstanding)."""
         queue = self._wqueue
+        inflight: memoryview | list[memoryview]
         if len(queue) == 1:
-            chunk = queue.popleft()
+            inflight = memoryview(queue.popleft())
         else:
-            parts: list[bytes | memoryview] = []
-            size = 0
-            while queue and size < _JOIN_LIMIT:
-                part = queue.popleft()
-                parts.append(part)
-                size += len(part)
-            chunk = b"".join(parts)
+            inflight = []
+            while queue and len(inflight) < _VECTOR_LIMIT:
+                inflight.append(memoryview(queue.popleft()))
         self._writing = True
-        self._inflight = view = memoryview(chunk)
+        self._inflight = inflight
         try:
-            self._stream.write(view, self._write_done)
+            self._stream.write(inflight, self._write_done)
         except BaseException:
             self._writing = False
             self._inflight = None
-            queue.appendleft(chunk)
+            if isinstance(inflight, memoryview):
+                queue.appendleft(inflight)
+            else:
+                queue.extendleft(reversed(inflight))
             raise
 
     def _write_done(self, nbytes: int, exc: BaseException | None, /) -> None:
         """Operation callback of the outstanding backend write."""
         self._writing = False
-        view = self._inflight
+        inflight = self._inflight
         self._inflight = None
         if self._stream_closed:
             return  # cancelled by the close (abort or fatal error)
         self._wsize -= nbytes
-        if exc is None and view is not None and nbytes < view.nbytes:
-            # A short count with no error (allowed by the interface): the tail goes
-            # first in the queue.
-            self._wqueue.appendleft(view[nbytes:])
+        if exc is None and inflight is not None:
+            # A short count with no error (allowed by the interface): the unwritten
+            # tail goes back to the front of the queue.
+            _requeue_tail(self._wqueue, inflight, nbytes)
         if exc is not None:
             self._wqueue.clear()
             self._wsize = 0
@@ -422,6 +428,8 @@ class StreamTransport(asyncio.Transport):
         self._maybe_resume_protocol()  # may write more
         if self._writing or self._conn_lost:
             return
+        if self._sendfile_waiter is not None and not self._wqueue:
+            _resolve_waiter(self._sendfile_waiter)
         if self._wqueue:
             self._submit()
         elif self._closing:
@@ -554,10 +562,14 @@ class StreamTransport(asyncio.Transport):
     def _close_stream(self, exc: BaseException | None) -> None:
         self._lost_exc = exc
         self._stream_closed = True
+        waiter = self._sendfile_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionError("Connection is closed by peer"))
         self._stream.close(self._stream_gone)
 
     def _stream_gone(self) -> None:
         """The backend has closed the fd: tell the protocol, once."""
+        release_fd(self._loop, self._fd, self)
         exc = self._lost_exc
         self._lost_exc = None
         protocol = self._protocol
@@ -574,3 +586,24 @@ class StreamTransport(asyncio.Transport):
 
 def _nothing() -> None:
     pass
+
+
+def _requeue_tail(
+    queue: collections.deque[bytes | memoryview],
+    written: memoryview | list[memoryview],
+    nbytes: int,
+) -> None:
+    """Put back at the front of *queue* what of *written* lies past its first *nbytes*."""
+    if isinstance(written, memoryview):
+        if nbytes < written.nbytes:
+            queue.appendleft(written[nbytes:])
+        return
+    for index, chunk in enumerate(written):
+        size = chunk.nbytes
+        if nbytes < size:
+            rest = written[index + 1 :]
+            rest.reverse()
+            queue.extendleft(rest)
+            queue.appendleft(chunk[nbytes:] if nbytes else chunk)
+            return
+        nbytes -= size

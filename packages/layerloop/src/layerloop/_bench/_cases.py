@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._io_cases import IO_CASES, IO_MINIMUM
+
 __all__ = ["CASES", "Case"]
 
 Result = tuple[int, float]
@@ -248,6 +250,12 @@ class Case:
     #: What the issue asks of layerloop, as a ratio to asyncio (ops/s).
     target: float
     description: str
+    #: Payload bytes per operation (an echoed message), 0 where MB/s means nothing.
+    payload: int = 0
+    #: An I/O benchmark: counted in the geometric mean of the I/O results.
+    io: bool = False
+    #: Runs for a duration, not a count: *n* is milliseconds (``wrk`` takes a duration).
+    timed: bool = False
 
 
 CASES: dict[str, Case] = {
@@ -274,3 +282,19 @@ CASES: dict[str, Case] = {
         ),
     )
 }
+CASES.update(
+    (
+        spec.name,
+        Case(
+            spec.name,
+            spec.run,
+            1 if spec.timed else IO_MINIMUM,
+            1.0,
+            spec.description,
+            payload=spec.payload,
+            io=True,
+            timed=spec.timed,
+        ),
+    )
+    for spec in IO_CASES
+)

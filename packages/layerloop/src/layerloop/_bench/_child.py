@@ -4,8 +4,12 @@
 that one run takes about SECONDS (the sizing runs double as warm-up) unless OPS, the size
 found by an earlier child, is given (then one run of a tenth of it warms up).  It then
 runs the case REPEAT times, each time on a new loop, and prints one JSON object on its
-last line of output.  Exit status 3 means the loop is not available here (uvloop not
-installed, a backend this platform lacks); the message says why.
+last line of output (for an I/O case also the server's CPU seconds per operation).
+Exit status 3 means the loop is not available here (uvloop not installed, a backend
+this platform lacks), 4 that this case cannot run on this loop or machine (a feature
+the loop lacks, a tool not installed); the message says why.  A timed
+case (``wrk`` runs for a duration) is not sized: it runs for SECONDS x 5, at least 1s.
+An I/O case aims at :data:`IO_STRETCH` times SECONDS per run.
 
 The parent runs every (case, loop) pair in fresh interpreters so no loop inherits
 another's warm caches, imported modules, installed policy or leaked threads.
@@ -19,11 +23,16 @@ import json
 import sys
 from collections.abc import Sequence
 
+from . import _io_cases
 from ._cases import CASES, Case
+from ._io_cases import CaseUnavailable
 
 __all__ = ["LoopUnavailable", "main", "make_loop"]
 
 UNAVAILABLE = 3
+CASE_UNAVAILABLE = 4
+#: An I/O case runs this many times SECONDS.
+IO_STRETCH = 2.5
 
 
 class LoopUnavailable(Exception):
@@ -89,16 +98,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoopUnavailable as exc:
         print(json.dumps({"unavailable": str(exc)}))
         return UNAVAILABLE
-    if len(args) == 5:
-        n = int(args[4])
-        _measure(case, loop_name, max(case.minimum, n // 10))
-    else:
-        n = _size(case, loop_name, seconds)
+    if case.io:
+        # I/O runs involve two processes and the kernel: longer runs, less noise.
+        seconds *= IO_STRETCH
     samples = []
-    for _ in range(repeat):
-        ops, elapsed = _measure(case, loop_name, n)
-        samples.append(ops / elapsed)
-    print(json.dumps({"case": case_name, "loop": loop_name, "ops": n, "samples": samples}))
+    cpu_per_op: list[float] = []
+    try:
+        if case.timed:
+            n = max(1000, round(seconds * 2000))
+        elif len(args) == 5:
+            n = int(args[4])
+            _measure(case, loop_name, max(case.minimum, n // 10))
+        else:
+            n = _size(case, loop_name, seconds)
+        for _ in range(repeat):
+            ops, elapsed = _measure(case, loop_name, n)
+            samples.append(ops / elapsed)
+            if _io_cases.last_server_cpu_per_op is not None:
+                cpu_per_op.append(_io_cases.last_server_cpu_per_op)
+    except CaseUnavailable as exc:
+        print(json.dumps({"case_unavailable": str(exc)}))
+        return CASE_UNAVAILABLE
+    payload = {"case": case_name, "loop": loop_name, "ops": n, "samples": samples}
+    if cpu_per_op:
+        payload["server_cpu_per_op"] = cpu_per_op
+    print(json.dumps(payload))
     return 0
 
 

@@ -39,6 +39,12 @@ class Measurement:
     ops: int = 0
     #: Why there are no samples: "unavailable: ..." or "error: ...".
     problem: str | None = None
+    #: I/O cases: the server process's CPU seconds per operation, one per run.
+    cpu: list[float] = field(default_factory=list)
+
+    @property
+    def cpu_best(self) -> float | None:
+        return min(self.cpu) if self.cpu else None
 
     @property
     def best(self) -> float | None:
@@ -88,6 +94,18 @@ class Report:
             )
         return rows
 
+    def io_geomean(self, loop: str, reference: str) -> tuple[float, int] | None:
+        """Geometric mean of *loop*'s ratios to *reference* over the I/O cases both ran,
+        and how many cases that is."""
+        logs = [
+            math.log(ratio)
+            for case in self.cases
+            if CASES[case].io and (ratio := self.ratio(case, loop, reference)) is not None
+        ]
+        if not logs:
+            return None
+        return math.exp(sum(logs) / len(logs)), len(logs)
+
     def missed_targets(self) -> list[str]:
         return [
             case
@@ -116,12 +134,20 @@ class Report:
                     "best": m.best,
                     "median": m.median,
                     "samples": m.samples,
+                    "server_cpu_per_op": m.cpu_best,
                     "problem": m.problem,
                     "vs_asyncio": self.ratio(m.case, m.loop, "asyncio"),
                     "vs_uvloop": self.ratio(m.case, m.loop, "uvloop"),
                 }
                 for m in self.results.values()
             ],
+            "io_geomean": {
+                loop: {
+                    ref: None if (g := self.io_geomean(loop, ref)) is None else g[0]
+                    for ref in ("asyncio", "uvloop")
+                }
+                for loop in self.loops
+            },
             "targets": [
                 {
                     "case": case,
@@ -166,11 +192,15 @@ def _run_child(case: str, loop: str, seconds: float, ops: int | None) -> Measure
         payload = {}
     if "unavailable" in payload:
         measurement.problem = f"unavailable: {payload['unavailable']}"
+    elif "case_unavailable" in payload:
+        # Only this case on this loop: the loop stays in the other benchmarks.
+        measurement.problem = f"case unavailable: {payload['case_unavailable']}"
     elif proc.returncode != 0 or "samples" not in payload:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         measurement.problem = f"error: exit status {proc.returncode}: {tail}"
     else:
         measurement.samples = [float(s) for s in payload["samples"]]
+        measurement.cpu = [float(c) for c in payload.get("server_cpu_per_op", [])]
         measurement.ops = int(payload["ops"])
     return measurement
 
@@ -216,6 +246,7 @@ def run_benchmarks(
                     report.results[case, loop] = so_far = sample
                 else:
                     so_far.samples += sample.samples
+                    so_far.cpu += sample.cpu
                 shown.append(f"{loop} {sample.samples[-1]:,.0f}")
             if progress is not None:
                 print(
@@ -241,10 +272,12 @@ def format_report(report: Report) -> str:
         f"{os.cpu_count()} CPUs",
         f"every run in a fresh process, loops interleaved; best of {report.repeat} runs "
         f"of ~{report.seconds:g}s each; ratios are ops/s over asyncio's and uvloop's",
+        "I/O: a client process the same for every loop; cpu us/op is the server "
+        "process's CPU time (user + system) per operation, best run",
         "",
     ]
     header = (
-        f"{'benchmark':<22}{'loop':<18}{'ops/s':>14}{'median':>14}"
+        f"{'benchmark':<22}{'loop':<18}{'ops/s':>14}{'median':>14}{'MB/s':>9}{'cpu us/op':>10}"
         f"{'vs asyncio':>12}{'vs uvloop':>11}  target"
     )
     lines += [header, "-" * len(header)]
@@ -255,14 +288,19 @@ def format_report(report: Report) -> str:
             name = case if index == 0 else ""
             if m is None or m.best is None:
                 why = "not run" if m is None else (m.problem or "no samples")
+                if len(why) > 90:
+                    why = why[:87] + "..."
                 lines.append(f"{name:<22}{loop:<18}{why}")
                 continue
             vs_asyncio = report.ratio(case, loop, "asyncio")
             verdict = ""
             if loop.startswith("layerloop") and vs_asyncio is not None:
                 verdict = f">={target:g}x {'met' if vs_asyncio >= target else 'MISSED'}"
+            payload = CASES[case].payload
+            rate = f"{m.best * payload / 1e6:,.1f}" if payload else ""
+            cpu = "" if m.cpu_best is None else f"{m.cpu_best * 1e6:,.1f}"
             lines.append(
-                f"{name:<22}{loop:<18}{m.best:>14,.0f}{m.median or 0:>14,.0f}"
+                f"{name:<22}{loop:<18}{m.best:>14,.0f}{m.median or 0:>14,.0f}{rate:>9}{cpu:>10}"
                 f"{_ratio_text(vs_asyncio):>12}"
                 f"{_ratio_text(report.ratio(case, loop, 'uvloop')):>11}  {verdict}"
             )
@@ -277,6 +315,16 @@ def format_report(report: Report) -> str:
         # Rounded down, so that a ratio shown as reaching the target really does.
         shown = f"{math.floor(worst * 100) / 100:.2f}x"
         lines.append(f"  {case:<22}{goal:<9}worst {shown:<8}{status:<8}({worst_loop})")
+    if any(CASES[case].io for case in report.cases):
+        lines.append("geometric mean of the I/O benchmarks (target: layerloop >= 1x uvloop):")
+        for loop in report.loops:
+            parts = []
+            for reference in ("asyncio", "uvloop"):
+                found = report.io_geomean(loop, reference) if loop != reference else None
+                if found is not None:
+                    parts.append(f"vs {reference} {_ratio_text(found[0])} ({found[1]} cases)")
+            if parts:
+                lines.append(f"  {loop:<18}{', '.join(parts)}")
     for loop, why in report.skipped.items():
         lines.append(f"skipped {loop}: {why}")
     lines.append(f"total time {report.elapsed:.1f}s")

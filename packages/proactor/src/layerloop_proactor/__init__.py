@@ -1,0 +1,32 @@
+"""layerloop-proactor: a completion I/O backend for layerloop on Linux io_uring.
+
+:class:`UringBackend` implements :class:`layerloop_core.abc.StreamBackend` with io_uring
+requests: reads land in the reader's own buffer, writes are tried synchronously and then
+submitted, accepts are multishot, ``add_reader``/``add_writer`` are poll requests, and
+one ``io_uring_enter`` per loop iteration submits and waits.  The ring is driven from
+pure Python (``ctypes``, ``mmap``); :class:`RingDriver` is the seam a compiled driver can
+fill.
+
+>>> from layerloop_core import EventLoop
+>>> from layerloop_proactor import UringBackend, probe_uring
+>>> if probe_uring().usable:
+...     EventLoop(UringBackend()).close()
+"""
+
+from __future__ import annotations
+
+from ._backend import UringBackend, UringUnavailableError
+from ._probe import UringAvailability, probe_uring
+from ._ring import BufferPin, Ring, RingDriver
+from ._version import __version__
+
+__all__ = [
+    "BufferPin",
+    "Ring",
+    "RingDriver",
+    "UringAvailability",
+    "UringBackend",
+    "UringUnavailableError",
+    "__version__",
+    "probe_uring",
+]

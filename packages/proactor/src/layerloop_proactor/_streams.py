@@ -1,0 +1,960 @@
+"""Streams, listeners, connects and datagram endpoints done the completion way: the
+:class:`layerloop_core.abc.StreamBackend` half of :class:`~._backend.UringBackend`.
+
+Each object keeps at most one read request and one write request in flight (the kernel
+does not order independent requests: two SENDs on one socket can interleave their
+bytes) and owns two prepared :class:`asyncio.Handle` objects.  A CQE stores its result
+in the object and enqueues the matching handle; the handle reports to the owner from the
+ready queue (contract point 1) with no allocation per operation.
+
+* **Reads** land in the owner's lent buffer: ``get_read_buffer`` is asked when the read
+  is *submitted* (from the read handle, never inside ``poll``), and the buffer stays
+  pinned until the CQE.  ``stop_reading`` leaves an in-flight read alone; its outcome is
+  held and delivered first thing after ``start_reading``.
+* **Writes** are tried synchronously by the owner (:meth:`UringStream.try_write`); what
+  the kernel did not take goes out as one ``SEND``/``WRITE`` request.  A sequence of
+  buffers is joined into one buffer (one copy) and sent as one request.
+* **close** cancels the in-flight requests by ``user_data``, waits for their CQEs, and
+  only then closes the fd: a request holds the file open, so closing first would leave
+  the connection up (the peer sees no FIN) and the memory in use.
+* **Listeners** keep a multishot ``ACCEPT`` armed while accepting.  **Connects**,
+  **sendfile** and **datagrams** wait on single-shot ``POLL_ADD`` requests and then make
+  the system call (no ``sockaddr`` marshalling in Python).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import stat
+import sys
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Final
+
+from layerloop_core.abc import Address, DatagramOwner, FileLike, StreamOwner
+
+from ._common import (
+    ACCEPT_FLAGS,
+    POLLIN,
+    POLLOUT,
+    SEND_FLAGS,
+    Completion,
+    error_from,
+    peer_address,
+    sendfile,
+)
+from ._ring import (
+    ACCEPT_MULTISHOT,
+    CQE_F_MORE,
+    OFFSET_CURRENT,
+    OP_ACCEPT,
+    OP_POLL_ADD,
+    OP_READ,
+    OP_RECV,
+    OP_SEND,
+    OP_WRITE,
+    BufferPin,
+)
+
+if TYPE_CHECKING:
+    from ._backend import UringBackend
+
+__all__ = ["UringConnect", "UringDatagram", "UringListener", "UringStream"]
+
+_RETRY: Final = (BlockingIOError, InterruptedError)
+_Handle = asyncio.Handle
+_ECANCELED: Final = errno.ECANCELED
+
+WriteDone = Callable[[int, "BaseException | None"], None]
+ErrorDone = Callable[["BaseException | None"], None]
+
+#: The writing side of a stream.
+_IDLE: Final = 0
+_WRITE: Final = 1
+_SENDFILE: Final = 2
+
+DATAGRAM_BUFFER: Final = 256 * 1024
+#: Datagrams read per readiness report before yielding to other callbacks.
+DATAGRAM_BATCH: Final = 32
+
+
+def _loop_of(backend: UringBackend) -> asyncio.AbstractEventLoop:
+    loop = backend._loop
+    if loop is None:
+        raise RuntimeError("the backend is not attached to a loop")
+    if backend._closed:
+        raise RuntimeError("the backend is closed")
+    return loop
+
+
+def _close_fileobj(fileobj: FileLike) -> None:
+    try:
+        if isinstance(fileobj, int):
+            os.close(fileobj)
+        else:
+            close = getattr(fileobj, "close", None)
+            if close is not None:
+                close()
+            else:
+                os.close(fileobj.fileno())
+    except OSError:
+        pass
+
+
+def _write_only(fd: int) -> bool:
+    """Whether *fd* was opened write-only (the write end of a pipe)."""
+    if sys.platform == "win32":
+        return False
+    else:
+        import fcntl  # noqa: PLC0415 - POSIX only
+
+        try:
+            return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+        except OSError:
+            return False
+
+
+class _ReadOp(Completion):
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: UringStream) -> None:
+        self.stream = stream
+
+    def complete(self, res: int, flags: int) -> None:
+        self.stream._read_completed(res)
+
+    def abandon(self) -> None:
+        self.stream._rpin.release()
+        self.stream._rpoll = False
+
+
+class _WriteOp(Completion):
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: UringStream) -> None:
+        self.stream = stream
+
+    def complete(self, res: int, flags: int) -> None:
+        self.stream._write_completed(res)
+
+    def abandon(self) -> None:
+        self.stream._wpin.release()
+
+
+class UringStream:
+    """:class:`layerloop_core.abc.Stream` over io_uring."""
+
+    __slots__ = (
+        "_backend",
+        "_close_done",
+        "_closed",
+        "_fd",
+        "_fileobj",
+        "_held",
+        "_is_sock",
+        "_loop",
+        "_owner",
+        "_read_handle",
+        "_read_op",
+        "_readable",
+        "_reading",
+        "_rpin",
+        "_rpoll",
+        "_rres",
+        "_rud",
+        "_shut",
+        "_shutdown_done",
+        "_sock",
+        "_wcancel",
+        "_wcount",
+        "_wdata",
+        "_wdone",
+        "_wfile",
+        "_wlen",
+        "_woffset",
+        "_wpin",
+        "_wpos",
+        "_wres",
+        "_write_handle",
+        "_write_only",
+        "_write_op",
+        "_wstate",
+        "_wud",
+    )
+
+    def __init__(self, backend: UringBackend, fileobj: FileLike, owner: StreamOwner) -> None:
+        loop = _loop_of(backend)
+        fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        if fd < 0:
+            raise ValueError(f"invalid file descriptor: {fd}")
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            raise PermissionError(errno.EPERM, "regular files and directories cannot be streamed")
+        self._backend = backend
+        self._loop = loop
+        self._fileobj = fileobj
+        self._fd = fd
+        self._owner = owner
+        self._sock = fileobj if isinstance(fileobj, socket.socket) else None
+        self._is_sock = self._sock is not None
+        self._write_only = not self._is_sock and _write_only(fd)
+        self._read_handle = _Handle(self._on_read, (), loop)
+        self._write_handle = _Handle(self._on_write, (), loop)
+        self._read_op = _ReadOp(self)
+        self._write_op = _WriteOp(self)
+        self._rpin = BufferPin()
+        self._wpin = BufferPin()
+        self._reading = False
+        self._closed = False
+        self._close_done: Callable[[], None] | None = None
+        # Reading side: _rud is the in-flight request (0: none); _held says a result
+        # (_rres) is waiting for the read handle.
+        self._rud = 0
+        self._rres = 0
+        self._held = False
+        self._rpoll = False
+        self._readable = False
+        # Writing side.
+        self._wstate = _IDLE
+        self._wud = 0
+        self._wres = 0
+        self._wpos = 0
+        self._wlen = 0
+        self._wdata: object = None
+        self._wdone: WriteDone | None = None
+        self._wcancel = False
+        self._wfile = -1
+        self._woffset = 0
+        self._wcount = 0
+        self._shut = False
+        self._shutdown_done: ErrorDone | None = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self._fd}"
+        return f"<{type(self).__name__} {state} reading={self._reading} writing={self._wstate}>"
+
+    # -- reading -------------------------------------------------------------------
+
+    def start_reading(self) -> None:
+        """Keep one read in flight into the owner's buffers."""
+        if self._reading or self._closed:
+            return
+        self._reading = True
+        if self._held:
+            self._backend._enqueue(self._read_handle)
+        elif not self._rud:
+            self._submit_poll()
+
+    def stop_reading(self) -> None:
+        """Stop reporting reads.  The in-flight request is cancelled: a poll loses
+        nothing, and a receive that raced the cancel is held for the next
+        :meth:`start_reading` (so a paused stream keeps no request, and no reference
+        to its owner, in the ring)."""
+        if self._reading:
+            self._reading = False
+            if self._rud:
+                self._backend._cancel(self._rud)
+
+    def _submit_poll(self) -> None:
+        # The first read after (re)starting waits for readability before asking the
+        # owner for a buffer: get_buffer() runs only once data is there, as on a
+        # readiness backend.  Later reads go straight to RECV.
+        self._rpoll = True
+        self._rud = self._backend._submit(self._read_op, OP_POLL_ADD, self._fd, 0, 0, 0, POLLIN)
+
+    def _submit_read(self) -> None:
+        owner = self._owner
+        try:
+            buf = owner.get_read_buffer(-1)
+        except BaseException:
+            self._reading = False
+            raise
+        if not self._reading or self._closed:
+            return  # the owner stopped or closed inside get_read_buffer: nothing lent
+        pin = self._rpin
+        addr = pin.pin(buf, True)
+        self._rpoll = False
+        try:
+            if self._is_sock:
+                self._rud = self._backend._submit(
+                    self._read_op, OP_RECV, self._fd, addr, pin.length, 0, 0
+                )
+            else:
+                self._rud = self._backend._submit(
+                    self._read_op, OP_READ, self._fd, addr, pin.length, OFFSET_CURRENT, 0
+                )
+        except BaseException:
+            pin.release()
+            self._reading = False
+            raise
+
+    def _read_completed(self, res: int) -> None:
+        self._rud = 0
+        was_poll = self._rpoll
+        self._rpoll = False
+        if not was_poll:
+            self._rpin.release()
+        if self._closed:
+            self._maybe_finish_close()
+            return
+        if res == -_ECANCELED:
+            # Cancelled by stop_reading before anything was read.
+            if self._reading:
+                self._submit_poll()
+            return
+        if was_poll:
+            if res >= 0 and not self._write_only:
+                self._readable = True
+            else:
+                # Write-only pipe end: readable means the reader went away (POLLERR).
+                self._rres = 0 if res >= 0 else res
+                self._held = True
+        else:
+            self._rres = res
+            self._held = True
+        if self._reading:
+            self._backend._enqueue(self._read_handle)
+
+    def _on_read(self) -> None:
+        if not self._reading or self._closed:
+            return
+        if not self._held:
+            if self._readable:
+                self._readable = False
+                if not self._rud:
+                    self._submit_read()
+            elif not self._rud:
+                self._submit_poll()
+            return
+        self._held = False
+        res = self._rres
+        owner = self._owner
+        if res > 0:
+            try:
+                owner.read_done(res)
+            finally:
+                # An owner callback that raised still leaves the stream reading (the
+                # exception goes to the loop's handler), as on a readiness backend.
+                if self._wants_next_read():
+                    self._submit_read()
+        elif res == 0:
+            self._reading = False
+            owner.read_done(0)
+        elif res in (-errno.EAGAIN, -errno.EINTR):
+            self._submit_poll()
+        else:
+            self._reading = False
+            owner.read_failed(error_from(res))
+
+    def _wants_next_read(self) -> bool:
+        # A method, not an inline test: the owner's callback may have changed the state.
+        return self._reading and not self._closed and not self._rud
+
+    # -- writing -------------------------------------------------------------------
+
+    def _check_can_write(self) -> None:
+        if self._closed:
+            raise RuntimeError("the stream is closed")
+        if self._wstate or self._shut:
+            raise RuntimeError(
+                "a write, sendfile or shutdown is outstanding"
+                if self._wstate
+                else "the stream was shut down for writing"
+            )
+
+    def try_write(self, data: memoryview) -> int:
+        """Write what the kernel takes now; 0 when it would block."""
+        if self._closed:
+            raise OSError(errno.EBADF, "the stream is closed")
+        self._check_can_write()
+        try:
+            if self._is_sock:
+                sock = self._sock
+                assert sock is not None
+                return sock.send(data)
+            return os.write(self._fd, data)
+        except _RETRY:
+            return 0
+
+    def write(self, data: memoryview | Sequence[memoryview], done: WriteDone) -> None:
+        """Submit one write request for *data*; *done* reports the count."""
+        self._check_can_write()
+        if not isinstance(data, memoryview):
+            data = memoryview(b"".join(data)) if len(data) != 1 else data[0]
+        pin = self._wpin
+        addr = pin.pin(data, False)
+        try:
+            if self._is_sock:
+                self._wud = self._backend._submit(
+                    self._write_op, OP_SEND, self._fd, addr, pin.length, 0, SEND_FLAGS
+                )
+            else:
+                self._wud = self._backend._submit(
+                    self._write_op, OP_WRITE, self._fd, addr, pin.length, OFFSET_CURRENT, 0
+                )
+        except BaseException:
+            pin.release()
+            raise
+        self._wdata = data
+        self._wlen = pin.length
+        self._wdone = done
+        self._wstate = _WRITE
+        self._wpos = 0
+
+    def sendfile(self, fd: int, offset: int, count: int, done: WriteDone) -> None:
+        """Send *count* bytes of the regular file *fd* from *offset* with ``os.sendfile``,
+        waiting for writability with poll requests."""
+        self._check_can_write()
+        if count <= 0 or offset < 0:
+            raise ValueError(f"bad sendfile range: offset={offset} count={count}")
+        self._wfile = fd
+        self._woffset = offset
+        self._wcount = count
+        self._wpos = 0
+        self._wdone = done
+        self._wstate = _SENDFILE
+        self._wud = self._backend._submit(self._write_op, OP_POLL_ADD, self._fd, 0, 0, 0, POLLOUT)
+
+    def cancel_write(self) -> None:
+        """Cancel the outstanding write or sendfile; it still reports once."""
+        if self._closed or not self._wstate or self._wcancel:
+            return
+        self._wcancel = True
+        if self._wud:
+            self._backend._cancel(self._wud)
+
+    def _write_completed(self, res: int) -> None:
+        self._wud = 0
+        self._wpin.release()
+        self._wres = res
+        self._backend._enqueue(self._write_handle)
+
+    def _on_write(self) -> None:
+        state = self._wstate
+        res = self._wres
+        if state == _WRITE:
+            if res >= 0:
+                if res < self._wlen and (self._wcancel or self._closed):
+                    # MSG_WAITALL reports the bytes sent before the cancel took effect.
+                    self._finish(res, asyncio.CancelledError())
+                else:
+                    self._finish(res, None)
+            elif res == -_ECANCELED:
+                self._finish(0, asyncio.CancelledError())
+            else:
+                self._finish(0, error_from(res))
+        elif state == _SENDFILE:
+            self._sendfile_step(res)
+
+    def _sendfile_step(self, res: int) -> None:
+        sent = self._wpos
+        if res == -_ECANCELED or self._wcancel or self._closed:
+            self._finish(sent, asyncio.CancelledError())
+            return
+        if res < 0:
+            self._finish(sent, error_from(res))
+            return
+        try:
+            nbytes = sendfile(self._fd, self._wfile, self._woffset + sent, self._wcount - sent)
+        except _RETRY:
+            nbytes = -1
+        except Exception as exc:
+            if not sent and not isinstance(exc, ConnectionError):
+                refused = asyncio.SendfileNotAvailableError(f"os.sendfile() failed: {exc}")
+                refused.__cause__ = exc
+                exc = refused
+            self._finish(sent, exc)
+            return
+        if nbytes == 0 or (nbytes > 0 and sent + nbytes >= self._wcount):
+            self._finish(sent + max(nbytes, 0), None)
+            return
+        if nbytes > 0:
+            self._wpos = sent + nbytes
+        self._wud = self._backend._submit(self._write_op, OP_POLL_ADD, self._fd, 0, 0, 0, POLLOUT)
+
+    def _finish(self, nbytes: int, exc: BaseException | None) -> None:
+        done = self._wdone
+        self._wstate = _IDLE
+        self._wdata = None
+        self._wdone = None
+        self._wcancel = False
+        try:
+            if done is not None:
+                done(nbytes, exc)
+        finally:
+            shutdown = self._shutdown_done
+            if shutdown is not None and not self._wstate:
+                self._shutdown_done = None
+                shutdown(asyncio.CancelledError() if self._closed else self._shutdown_now())
+            if self._closed:
+                self._maybe_finish_close()
+
+    def shutdown_write(self, done: ErrorDone) -> None:
+        """Half-close after the outstanding write; *done* reports the outcome."""
+        if self._closed:
+            raise RuntimeError("the stream is closed")
+        if self._shut:
+            raise RuntimeError("the stream was already shut down for writing")
+        if self._sock is None:
+            self._loop.call_soon(
+                done, OSError(errno.ENOTSOCK, "only a socket can be shut down for writing")
+            )
+            return
+        self._shut = True
+        if self._wstate:
+            self._shutdown_done = done
+        else:
+            self._loop.call_soon(done, self._shutdown_now())
+
+    def _shutdown_now(self) -> OSError | None:
+        sock = self._sock
+        assert sock is not None
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            return exc
+        return None
+
+    # -- closing -------------------------------------------------------------------
+
+    def close(self, done: Callable[[], None]) -> None:
+        """Cancel the in-flight requests, wait for their completions, close the fd,
+        report the cancelled write (if any), then *done*."""
+        if self._closed:
+            raise RuntimeError("the stream is already closed")
+        self._closed = True
+        self._reading = False
+        self._held = False
+        self._close_done = done
+        backend = self._backend
+        if self._rud:
+            backend._cancel(self._rud)
+        if self._wud:
+            backend._cancel(self._wud)
+        self._maybe_finish_close()
+
+    def _maybe_finish_close(self) -> None:
+        if self._rud or self._wud or self._wstate:
+            return  # a CQE, or the write handle's report, is still to come
+        done = self._close_done
+        if done is None:
+            return
+        self._close_done = None
+        shutdown = self._shutdown_done
+        self._shutdown_done = None
+        _close_fileobj(self._fileobj)
+        call_soon = self._loop.call_soon
+        if shutdown is not None:
+            call_soon(shutdown, asyncio.CancelledError())
+        call_soon(done)
+
+
+class _AcceptOp(Completion):
+    __slots__ = ("listener",)
+
+    def __init__(self, listener: UringListener) -> None:
+        self.listener = listener
+
+    def complete(self, res: int, flags: int) -> None:
+        self.listener._accepted(res, flags)
+
+    def abandon(self) -> None:
+        pass
+
+
+class UringListener:
+    """:class:`layerloop_core.abc.Listener` with a multishot ``ACCEPT`` request."""
+
+    __slots__ = (
+        "_accepting",
+        "_backend",
+        "_backlog",
+        "_close_done",
+        "_closed",
+        "_fd",
+        "_handle",
+        "_loop",
+        "_on_accept",
+        "_op",
+        "_queue",
+        "_queued",
+        "_sock",
+        "_ud",
+    )
+
+    def __init__(
+        self,
+        backend: UringBackend,
+        sock: socket.socket,
+        on_accept: Callable[[socket.socket | None, Address, OSError | None], None],
+        backlog: int,
+    ) -> None:
+        self._loop = _loop_of(backend)
+        self._backend = backend
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._on_accept = on_accept
+        self._backlog = max(1, backlog)
+        self._handle = _Handle(self._deliver, (), self._loop)
+        self._op = _AcceptOp(self)
+        # Results not yet delivered: an fd (>= 0) or -errno.
+        self._queue: deque[int] = deque()
+        self._queued = False
+        self._ud = 0
+        self._accepting = False
+        self._closed = False
+        self._close_done: Callable[[], None] | None = None
+        self.resume()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self._fd} accepting={self._accepting}"
+        return f"<{type(self).__name__} {state}>"
+
+    def _arm(self) -> None:
+        self._ud = self._backend._submit(
+            self._op, OP_ACCEPT, self._fd, 0, 0, 0, ACCEPT_FLAGS, ACCEPT_MULTISHOT
+        )
+
+    def pause(self) -> None:
+        """Stop accepting; the multishot request is cancelled."""
+        if self._accepting:
+            self._accepting = False
+            self._backend._cancel(self._ud)
+
+    def resume(self) -> None:
+        """Accept again."""
+        if self._accepting or self._closed:
+            return
+        self._accepting = True
+        if not self._ud:
+            self._arm()
+        if self._queue:
+            self._enqueue()
+
+    def _enqueue(self) -> None:
+        if not self._queued:
+            self._queued = True
+            self._backend._enqueue(self._handle)
+
+    def _accepted(self, res: int, flags: int) -> None:
+        if not flags & CQE_F_MORE:
+            self._ud = 0
+        if res == -_ECANCELED or (self._closed and res < 0):
+            pass
+        elif self._closed:
+            if res >= 0:
+                os.close(res)
+        else:
+            self._queue.append(res)
+            if self._accepting:
+                self._enqueue()
+        if self._closed:
+            self._maybe_finish_close()
+        elif not self._ud and self._accepting and res >= 0:
+            self._arm()  # the kernel ended the multishot request: re-arm
+
+    def _deliver(self) -> None:
+        self._queued = False
+        queue = self._queue
+        on_accept = self._on_accept
+        for _ in range(self._backlog):
+            if not self._accepting or not queue:
+                break
+            res = queue.popleft()
+            if res >= 0:
+                conn = socket.socket(fileno=res)
+                conn.setblocking(False)  # the fd is O_NONBLOCK; this tells the object
+                on_accept(conn, peer_address(conn), None)
+            else:
+                on_accept(None, None, error_from(res))
+        if self._accepting and not self._closed:
+            if queue:
+                self._enqueue()
+            elif not self._ud:
+                self._arm()  # ended by an error: accept again unless the owner paused
+
+    def close(self, done: Callable[[], None]) -> None:
+        """Cancel the accept request, wait for it, close the socket, then *done*."""
+        if self._closed:
+            raise RuntimeError("the listener is already closed")
+        _loop_of(self._backend)
+        self._accepting = False
+        self._closed = True
+        self._close_done = done
+        if self._ud:
+            self._backend._cancel(self._ud)
+            # The ACCEPT request holds its own reference to the socket's file, so closing
+            # the fd alone would leave the port listening until the cancel lands (the
+            # next iteration).  shutdown() takes a listening socket out of the listening
+            # state now (new connections are refused) and fails the pending accept.
+            try:  # noqa: SIM105
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        # The request carries no memory of ours, so the number can be released now (a
+        # server's fds are gone when wait_closed() returns).
+        self._sock.close()
+        self._maybe_finish_close()
+
+    def _maybe_finish_close(self) -> None:
+        if self._ud or self._close_done is None:
+            return
+        done = self._close_done
+        self._close_done = None
+        while self._queue:
+            res = self._queue.popleft()
+            if res >= 0:
+                os.close(res)
+        self._loop.call_soon(done)
+
+
+class _PollOp(Completion):
+    __slots__ = ("target",)
+
+    def __init__(self, target: UringConnect | UringDatagram) -> None:
+        self.target = target
+
+    def complete(self, res: int, flags: int) -> None:
+        self.target._polled(self, res)
+
+    def abandon(self) -> None:
+        pass
+
+
+class UringConnect:
+    """:class:`layerloop_core.abc.Operation` of a non-blocking connect: the connect
+    system call, then a ``POLL_ADD`` for writability."""
+
+    __slots__ = ("_address", "_backend", "_cancelled", "_done", "_fd", "_loop", "_sock", "_ud")
+
+    def __init__(
+        self,
+        backend: UringBackend,
+        sock: socket.socket,
+        address: Address,
+        done: Callable[[BaseException | None], None],
+    ) -> None:
+        self._loop = _loop_of(backend)
+        self._backend = backend
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._address = address
+        self._done: Callable[[BaseException | None], None] | None = done
+        self._cancelled = False
+        self._ud = 0
+        try:
+            sock.connect(address)
+        except _RETRY:
+            self._ud = backend._submit(_PollOp(self), OP_POLL_ADD, self._fd, 0, 0, 0, POLLOUT)
+            return
+        except OSError as exc:
+            self._report_soon(exc)
+            return
+        self._report_soon(None)
+
+    def _report_soon(self, exc: BaseException | None) -> None:
+        done = self._done
+        self._done = None
+        if done is not None:
+            self._loop.call_soon(done, exc)
+
+    def _polled(self, op: _PollOp, res: int) -> None:
+        self._ud = 0
+        if self._cancelled or res == -_ECANCELED:
+            self._report_soon(asyncio.CancelledError())
+        elif res < 0:
+            self._report_soon(error_from(res))
+        else:
+            err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            self._report_soon(OSError(err, f"Connect call failed {self._address}") if err else None)
+
+    def cancel(self) -> None:
+        """Ask the poll request to stop; *done* receives ``CancelledError`` unless the
+        outcome was already scheduled."""
+        if self._ud and not self._cancelled:
+            self._cancelled = True
+            self._backend._cancel(self._ud)
+
+
+class UringDatagram:
+    """:class:`layerloop_core.abc.DatagramEndpoint`: ``POLL_ADD`` requests, then
+    ``recvfrom_into``/``sendto``."""
+
+    __slots__ = (
+        "_backend",
+        "_buffer",
+        "_close_done",
+        "_closed",
+        "_fd",
+        "_loop",
+        "_owner",
+        "_read_handle",
+        "_read_op",
+        "_receiving",
+        "_rud",
+        "_saddr",
+        "_sdata",
+        "_sdone",
+        "_send_op",
+        "_sock",
+        "_sres",
+        "_sud",
+        "_view",
+        "_write_handle",
+    )
+
+    def __init__(self, backend: UringBackend, sock: socket.socket, owner: DatagramOwner) -> None:
+        self._loop = loop = _loop_of(backend)
+        self._backend = backend
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._owner = owner
+        self._buffer = bytearray(DATAGRAM_BUFFER)
+        self._view = memoryview(self._buffer)
+        self._read_handle = _Handle(self._on_readable, (), loop)
+        self._write_handle = _Handle(self._on_writable, (), loop)
+        self._read_op = _PollOp(self)
+        self._send_op = _PollOp(self)
+        self._receiving = False
+        self._closed = False
+        self._close_done: Callable[[], None] | None = None
+        self._rud = 0
+        self._sud = 0
+        self._sres = 0
+        self._sdata: memoryview | None = None
+        self._saddr: Address | None = None
+        self._sdone: ErrorDone | None = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self._fd} receiving={self._receiving}"
+        return f"<{type(self).__name__} {state}>"
+
+    def start_receiving(self) -> None:
+        """Deliver datagrams to the owner."""
+        if self._receiving or self._closed:
+            return
+        self._receiving = True
+        if not self._rud:
+            self._rud = self._backend._submit(self._read_op, OP_POLL_ADD, self._fd, 0, 0, 0, POLLIN)
+
+    def stop_receiving(self) -> None:
+        """Stop delivering datagrams (they wait in the kernel)."""
+        self._receiving = False
+
+    def _polled(self, op: _PollOp, res: int) -> None:
+        if op is self._read_op:
+            self._rud = 0
+            if not self._closed and self._receiving:
+                self._backend._enqueue(self._read_handle)
+        else:
+            self._sud = 0
+            self._sres = res
+            self._backend._enqueue(self._write_handle)
+        if self._closed:
+            self._maybe_finish_close()
+
+    def _on_readable(self) -> None:
+        if not self._receiving or self._closed:
+            return
+        recvfrom_into = self._sock.recvfrom_into
+        owner = self._owner
+        for _ in range(DATAGRAM_BATCH):
+            try:
+                nbytes, address = recvfrom_into(self._buffer)
+            except _RETRY:
+                break
+            except OSError as exc:
+                owner.receive_failed(exc)
+            else:
+                owner.datagram_received(bytes(self._view[:nbytes]), address)
+            if not self._still_receiving():
+                return
+        if not self._rud:
+            self._rud = self._backend._submit(self._read_op, OP_POLL_ADD, self._fd, 0, 0, 0, POLLIN)
+
+    def _still_receiving(self) -> bool:
+        # A method, not an inline test: the owner's callback may have changed the state.
+        return self._receiving and not self._closed
+
+    def try_send(self, data: memoryview, address: Address | None) -> bool:
+        """Send one datagram now; ``False`` if it would block."""
+        if self._closed:
+            raise RuntimeError("the endpoint is closed")
+        if self._sdone is not None:
+            raise RuntimeError("a send is outstanding")
+        try:
+            if address is None:
+                self._sock.send(data)
+            else:
+                self._sock.sendto(data, address)
+        except _RETRY:
+            return False
+        return True
+
+    def send(self, data: memoryview, address: Address | None, done: ErrorDone) -> None:
+        """Send one datagram once the socket can take it."""
+        if self._closed:
+            raise RuntimeError("the endpoint is closed")
+        if self._sdone is not None:
+            raise RuntimeError("a send is outstanding")
+        self._sud = self._backend._submit(self._send_op, OP_POLL_ADD, self._fd, 0, 0, 0, POLLOUT)
+        self._sdata = data
+        self._saddr = address
+        self._sdone = done
+
+    def _on_writable(self) -> None:
+        done = self._sdone
+        if done is None:
+            return
+        if self._closed or self._sres == -_ECANCELED:
+            self._sdata = self._saddr = self._sdone = None
+            done(asyncio.CancelledError())
+            self._maybe_finish_close()
+            return
+        data = self._sdata
+        assert data is not None
+        address = self._saddr
+        error: OSError | None = None
+        try:
+            if address is None:
+                self._sock.send(data)
+            else:
+                self._sock.sendto(data, address)
+        except _RETRY:
+            self._sud = self._backend._submit(
+                self._send_op, OP_POLL_ADD, self._fd, 0, 0, 0, POLLOUT
+            )
+            return
+        except OSError as exc:
+            error = exc
+        self._sdata = self._saddr = self._sdone = None
+        done(error)
+
+    def close(self, done: Callable[[], None]) -> None:
+        """Cancel the poll requests, report an outstanding send as cancelled, close the
+        socket once the requests have completed, then *done*."""
+        if self._closed:
+            raise RuntimeError("the endpoint is already closed")
+        self._closed = True
+        self._receiving = False
+        self._close_done = done
+        backend = self._backend
+        if self._rud:
+            backend._cancel(self._rud)
+        if self._sud:
+            backend._cancel(self._sud)
+        self._maybe_finish_close()
+
+    def _maybe_finish_close(self) -> None:
+        if self._rud or self._sud or self._sdone is not None or self._close_done is None:
+            return
+        done = self._close_done
+        self._close_done = None
+        try:  # noqa: SIM105
+            self._sock.close()
+        except OSError:
+            pass
+        self._loop.call_soon(done)

@@ -1,0 +1,346 @@
+"""Kernel memory safety and teardown: buffers lent to the kernel stay alive and unmoved
+until their completion, closing streams, listeners and the loop with requests in flight
+cancels and drains them, nothing leaks an fd, and fork leaves the parent's ring alone.
+
+Run under ``-X dev`` by the default test command too (test_scenarios_under_dev_mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+import subprocess
+import sys
+import warnings
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conftest import needs_uring
+from layerloop_core import EventLoop
+from layerloop_proactor import UringBackend
+
+pytestmark = needs_uring
+
+
+class Buffer(bytearray):
+    """A bytearray that can be watched with a weak reference."""
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def loop() -> Iterator[EventLoop]:
+    made = EventLoop(UringBackend())
+    yield made
+    if not made.is_closed():
+        made.close()
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    return a, b
+
+
+class Owner:
+    """A StreamOwner lending one Buffer, recording what it is told."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.buffer: Buffer | None = Buffer(size)
+        self.events: list[Any] = []
+
+    def get_read_buffer(self, size_hint: int) -> memoryview:
+        assert self.buffer is not None
+        return memoryview(self.buffer)
+
+    def read_done(self, nbytes: int) -> None:
+        assert self.buffer is not None
+        self.events.append(bytes(self.buffer[:nbytes]))
+
+    def read_failed(self, exc: BaseException) -> None:
+        self.events.append(exc)
+
+
+def run_briefly(loop: EventLoop, times: int = 5) -> None:
+    for _ in range(times):
+        loop.run_until_complete(asyncio.sleep(0.005))
+
+
+def test_recv_into_buffer_stays_pinned_until_its_completion(loop: EventLoop) -> None:
+    a, b = pair()
+    buf = Buffer(32)
+    ref = weakref.ref(buf)
+
+    async def main(buf: Buffer) -> None:
+        task = loop.create_task(loop.sock_recv_into(b, buf))
+        await asyncio.sleep(0.01)  # the RECV is in the kernel now
+        with pytest.raises(BufferError):
+            buf.extend(b"moved")  # the export forbids reallocation
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.01)  # the cancel's completion arrives
+        buf.extend(b"free again")
+
+    loop.run_until_complete(main(buf))
+    del buf
+    gc.collect()
+    assert ref() is None
+    a.close()
+    b.close()
+
+
+def test_closing_the_loop_with_requests_in_flight_drains_them() -> None:
+    gc.collect()
+    before = open_fds()
+    loop = EventLoop(UringBackend())
+    a, b = pair()
+    c, d = pair()
+    buf = Buffer(32)
+    ref = weakref.ref(buf)
+    tasks = [
+        loop.create_task(loop.sock_recv_into(b, buf)),
+        loop.create_task(loop.sock_sendall(c, b"x" * 10_000_000)),  # d never reads
+    ]
+    run_briefly(loop)
+    assert not any(t.done() for t in tasks)
+    with pytest.raises(BufferError):
+        buf.extend(b"moved")  # pinned while the RECV is in the kernel
+    loop.close()
+    # The tasks stay pending on a closed loop; once they are dropped, only the backend
+    # could still hold the buffer, and the drain released it.
+    del buf
+    for task in tasks:
+        task.get_coro().close()  # type: ignore[union-attr]  # drops the frame's reference
+    del tasks, task
+    gc.collect()
+    assert ref() is None
+    a.send(b"late")  # the old RECV is gone: nothing writes anywhere
+    for sock in (a, b, c, d):
+        sock.close()
+    gc.collect()
+    assert open_fds() == before
+
+
+def test_stream_close_with_read_and_write_in_flight(loop: EventLoop) -> None:
+    backend = loop.backend
+    assert isinstance(backend, UringBackend)
+    a, b = pair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    owner = Owner()
+    stream = backend.open_stream(a, owner)
+    reports: list[Any] = []
+    payload = Buffer(b"y" * 4_000_000)
+    payload_ref = weakref.ref(payload)
+
+    def write_done(nbytes: int, exc: BaseException | None) -> None:
+        reports.append(("write", nbytes, type(exc)))
+
+    stream.start_reading()
+    b.send(b"first")
+    run_briefly(loop)
+    assert owner.events == [b"first"]  # now a RECV into the owner's buffer is in flight
+    stream.write(memoryview(payload), write_done)
+    run_briefly(loop)
+    assert reports == []  # the peer does not read: the SEND stays in flight
+    with pytest.raises(BufferError):
+        payload.extend(b"z")
+    lent = owner.buffer
+    assert lent is not None
+    with pytest.raises(BufferError):
+        lent.extend(b"z")
+    stream.close(lambda: reports.append("closed"))
+    del payload
+    owner.buffer = None
+    gc.collect()
+    assert payload_ref() is not None  # still referenced by the in-flight SEND
+    run_briefly(loop)
+    assert reports[-1] == "closed"
+    ((kind, sent, exc_type),) = reports[:-1]
+    assert kind == "write" and 0 <= sent < 4_000_000 and exc_type is asyncio.CancelledError
+    gc.collect()
+    assert payload_ref() is None
+    lent.extend(b"z")  # the read's pin is gone too
+    assert a.fileno() == -1  # closed by the stream, after the drain
+    b.settimeout(1)
+    received = b""
+    while chunk := b.recv(1 << 20):  # the peer sees the bytes sent, then FIN
+        received += chunk
+    assert len(received) == sent
+    assert owner.events == [b"first"]  # no owner callback after close
+    b.close()
+
+
+def test_listener_close_with_accept_in_flight(loop: EventLoop) -> None:
+    backend = loop.backend
+    assert isinstance(backend, UringBackend)
+    gc.collect()
+    before = open_fds()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.setblocking(False)
+    address = server.getsockname()
+    accepted: list[Any] = []
+    listener = backend.listen(server, lambda c, a, e: accepted.append((c, e)))
+    run_briefly(loop)
+    closed: list[bool] = []
+    listener.close(lambda: closed.append(True))
+    gc.collect()
+    run_briefly(loop)
+    assert closed == [True]
+    assert accepted == []
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=1).close()
+    assert open_fds() == before
+
+
+def test_accept_and_read_through_a_listener_and_stream(loop: EventLoop) -> None:
+    backend = loop.backend
+    assert isinstance(backend, UringBackend)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.setblocking(False)
+    accepted: list[socket.socket] = []
+    listener = backend.listen(server, lambda c, a, e: accepted.append(c))  # type: ignore[arg-type]
+    clients = [socket.create_connection(server.getsockname()) for _ in range(3)]
+    run_briefly(loop)
+    assert len(accepted) == 3 and all(not c.getblocking() for c in accepted)
+    owner = Owner()
+    stream = backend.open_stream(accepted[0], owner)
+    stream.start_reading()
+    clients[0].sendall(b"over uring")
+    run_briefly(loop)
+    assert owner.events == [b"over uring"]
+    clients[0].close()
+    run_briefly(loop)
+    assert owner.events == [b"over uring", b""]  # end of stream
+    done: list[str] = []
+    stream.close(lambda: done.append("stream"))
+    listener.close(lambda: done.append("listener"))
+    run_briefly(loop)
+    assert sorted(done) == ["listener", "stream"]
+    for sock in (*clients, *accepted[1:]):
+        sock.close()
+
+
+def test_paused_stream_holds_a_raced_read_and_keeps_no_request(loop: EventLoop) -> None:
+    backend = loop.backend
+    assert isinstance(backend, UringBackend)
+    a, b = pair()
+    owner = Owner()
+    stream = backend.open_stream(a, owner)
+    stream.start_reading()
+    b.send(b"one")
+    run_briefly(loop)
+    stream.stop_reading()
+    b.send(b"two")
+    run_briefly(loop)
+    assert owner.events == [b"one"]  # nothing while paused
+    assert not backend._ops.keys() - {next(iter(backend._ops))}  # only the wakeup READ
+    stream.start_reading()
+    run_briefly(loop)
+    assert owner.events == [b"one", b"two"]
+    stream.close(lambda: None)
+    run_briefly(loop)
+    b.close()
+
+
+def test_protocol_raising_and_dropped_transports_do_not_crash() -> None:
+    layerloop = pytest.importorskip(
+        "layerloop", reason="the assembled loop (layerloop) is not installed next to this wheel"
+    )
+    gc.collect()
+    before = open_fds()
+    loop = layerloop.new_event_loop(backend="uring")
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+
+    class Raising(asyncio.Protocol):
+        def data_received(self, data: bytes) -> None:
+            raise ZeroDivisionError
+
+    async def main() -> None:
+        server = await loop.create_server(Raising, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        for _ in range(5):
+            transport, _protocol = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+            transport.write(b"boom" * 1000)
+            await asyncio.sleep(0.01)
+            del transport, _protocol  # dropped without close
+            gc.collect()
+        server.close()
+        await server.wait_closed()
+
+    # Dropping a transport without close() warns (ResourceWarning), as on asyncio.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+        gc.collect()
+    assert errors and all(isinstance(e.get("exception"), ZeroDivisionError) for e in errors)
+    assert open_fds() == before
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_child_never_touches_the_parents_ring(loop: EventLoop) -> None:
+    a, b = pair()
+
+    async def main() -> bytes:
+        task = loop.create_task(loop.sock_recv(b, 10))
+        await asyncio.sleep(0.01)  # RECV in flight in the parent's ring
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh uring loop works, the parent's is retired
+            code = 1
+            try:
+                child = EventLoop(UringBackend())
+                child.run_until_complete(asyncio.sleep(0.001))
+                child.close()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        a.send(b"after fork")
+        return await task
+
+    assert loop.run_until_complete(main()) == b"after fork"
+    a.close()
+    b.close()
+
+
+def test_scenarios_under_dev_mode() -> None:
+    """This module again in a child under ``-X dev`` (debug allocator hooks, warnings
+    on), to catch memory errors a normal run could miss."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "not under_dev_mode",
+            __file__,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=os.path.dirname(__file__),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Fatal Python error" not in proc.stderr
