@@ -14,6 +14,7 @@ Sessions (``nox -l`` lists them; ``nox`` runs all but ``bench``):
 ``docs``         the Sphinx site, warnings are errors
 ``demo``         python -m layerloop demo
 ``bench``        python -m layerloop bench, with uvloop installed (not in the default run)
+``soak-3.X``     the transports reliability tests at full size on every loop (not default)
 
 Python 3.11, 3.12 and 3.13 are looked for under ``$(pyenv root)/versions`` and on PATH; a
 missing one is skipped with a message, never a failure.  Development tool versions come
@@ -308,3 +309,24 @@ def bench(session: nox.Session) -> None:
         if shutil.which("wrk") is None:
             session.warn("wrk could not be installed: the http_wrk benchmark will be skipped")
     session.run("python", "-m", "layerloop", "bench", *session.posargs)
+
+
+@nox.session(python=list(SUPPORTED))
+def soak(session: nox.Session) -> None:
+    """The transports reliability tests with LAYERLOOP_SOAK=1: 1 GiB streams (plain and
+    TLS) and 10,000 connect/close cycles on every backend and every asyncio oracle (the
+    default run gives the full sizes to one backend per Python)."""
+    pkgs = _packages()
+    _install(session, pkgs, *_test_requirements(pkgs))
+    tests = ROOT / "packages" / "transports" / "tests"
+    session.run(
+        "pytest",
+        str(tests.relative_to(ROOT)),
+        "-k",
+        "reliability",
+        "--timeout=900",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"LAYERLOOP_SOAK": "1"},
+    )

@@ -23,7 +23,6 @@ SUBPROCESS = "needs subprocesses (later issue)"
 # Features of issue 3 (transports) being built while the networking tests were bound.
 # TEMPORARY: each reason starts with "pending:" and names the feature; when the feature
 # lands its entries are removed (``LAYERLOOP_IT_RUN_EXCLUDED=1`` shows which now pass).
-PENDING_TLS = "pending: TLS in layerloop-transports (ssl=, start_tls)"
 PENDING_DATAGRAMS = "pending: datagram transports (create_datagram_endpoint)"
 PENDING_PIPES = "pending: pipe transports (connect_read_pipe, connect_write_pipe)"
 PENDING_SENDFILE = "pending: loop.sendfile on transports"
@@ -33,7 +32,6 @@ PENDING_SENDFILE_DATAGRAMS = (
 )
 #: Every temporary reason (``test_exclusions.py`` checks the "pending:" form).
 PENDING = (
-    PENDING_TLS,
     PENDING_DATAGRAMS,
     PENDING_PIPES,
     PENDING_SENDFILE,

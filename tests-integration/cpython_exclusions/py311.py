@@ -10,7 +10,6 @@ from . import (
     PENDING_SENDFILE,
     PENDING_SENDFILE_DATAGRAMS,
     PENDING_SENDFILE_TLS,
-    PENDING_TLS,
     RUN_ONCE,
     SELF_PIPE,
     SENDFILE_NATIVE_HOOK,
@@ -20,16 +19,6 @@ from . import (
 
 EXCLUSIONS: dict[str, str] = {
     # -- test_events.EventLoopTestsMixin: features still being built (TEMPORARY) --
-    "test_events.EventLoopTestsMixin.test_create_ssl_connection": PENDING_TLS,
-    "test_events.EventLoopTestsMixin.test_create_ssl_unix_connection": PENDING_TLS,
-    "test_events.EventLoopTestsMixin.test_ssl_connect_accepted_socket": PENDING_TLS,
-    "test_events.EventLoopTestsMixin.test_create_server_ssl": PENDING_TLS,
-    "test_events.EventLoopTestsMixin.test_create_unix_server_ssl": PENDING_TLS,
-    "test_events.EventLoopTestsMixin.test_create_server_ssl_verify_failed": PENDING_TLS,
-    "test_events.EventLoopTestsMixin.test_create_unix_server_ssl_verify_failed": PENDING_TLS,
-    "test_events.EventLoopTestsMixin.test_create_server_ssl_match_failed": PENDING_TLS,
-    "test_events.EventLoopTestsMixin.test_create_unix_server_ssl_verified": PENDING_TLS,
-    "test_events.EventLoopTestsMixin.test_create_server_ssl_verified": PENDING_TLS,
     "test_events.EventLoopTestsMixin.test_create_datagram_endpoint": PENDING_DATAGRAMS,
     "test_events.EventLoopTestsMixin.test_create_datagram_endpoint_ipv6": PENDING_DATAGRAMS,
     "test_events.EventLoopTestsMixin.test_create_datagram_endpoint_sock": PENDING_DATAGRAMS,
@@ -63,10 +52,6 @@ EXCLUSIONS: dict[str, str] = {
     "test_tasks.CoroutineGatherTests.test_issue46672": BASE_EVENTS_PRIVATE,
     # -- test_runners --
     "test_runners.RunTests.test_asyncio_run_debug": IS_DEBUG_MODE_PATCH,
-    # -- test_streams.StreamTests: features still being built (TEMPORARY) --
-    "test_streams.StreamTests.test_open_connection_no_loop_ssl": PENDING_TLS,
-    "test_streams.StreamTests.test_open_unix_connection_no_loop_ssl": PENDING_TLS,
-    "test_streams.StreamTests.test_start_tls": PENDING_TLS,
     # -- test_sendfile.SendfileMixin: loop.sendfile, still being built (TEMPORARY) --
     "test_sendfile.SendfileMixin.test_sendfile": PENDING_SENDFILE,
     "test_sendfile.SendfileMixin.test_sendfile_for_closing_transp": PENDING_SENDFILE,

@@ -109,9 +109,31 @@ def test_io_geomean() -> None:
     for case, mine, theirs in (("tcp_protocol_1k", 200.0, 100.0), ("unix_protocol_1k", 50, 100)):
         report.results[case, "layerloop-epoll"] = Measurement(case, "layerloop-epoll", [mine])
         report.results[case, "uvloop"] = Measurement(case, "uvloop", [theirs])
-    assert report.io_geomean("layerloop-epoll", "uvloop") == (pytest.approx(1.0), 2)
+    found = report.io_geomean("layerloop-epoll", "uvloop")
+    assert found is not None
+    assert found[0] == pytest.approx(1.0)  # sqrt(2.0 * 0.5)
+    assert found[1] == 2
     assert report.io_geomean("layerloop-epoll", "asyncio") is None
     assert "vs uvloop 1.00x (2 cases)" in format_report(report)
+
+
+def test_io_cpu_geomean_inverts_cpu_per_op() -> None:
+    report = Report(["layerloop-epoll", "asyncio"], ["tcp_protocol_1k", "unix_protocol_1k"],
+                    seconds=0.1, repeat=1, quick=True)  # fmt: skip
+    for case, mine, theirs in (
+        ("tcp_protocol_1k", 10e-6, 20e-6),
+        ("unix_protocol_1k", 10e-6, 80e-6),
+    ):
+        report.results[case, "layerloop-epoll"] = Measurement(
+            case, "layerloop-epoll", [1.0], cpu=[mine, 2 * mine]
+        )
+        report.results[case, "asyncio"] = Measurement(case, "asyncio", [1.0], cpu=[theirs])
+    # asyncio spends 2x and 8x the CPU per operation: geometric mean 4x.
+    found = report.io_cpu_geomean("layerloop-epoll", "asyncio")
+    assert found is not None
+    assert found[0] == pytest.approx(4.0)
+    assert report.cpu_ratio("tcp_protocol_1k", "asyncio", "layerloop-epoll") == 0.5
+    assert report.io_cpu_geomean("layerloop-epoll", "uvloop") is None
 
 
 def test_make_loop_names() -> None:

@@ -21,6 +21,9 @@ import sys
 import time
 from typing import Any
 
+from layerloop_selector import new_backend
+from transports_helpers import TransportsLoop
+
 FD_LIMIT = 256
 #: When the descriptors are given back, counted from the first report.
 FREE_AFTER = 0.3
@@ -29,9 +32,6 @@ FREE_AFTER = 0.3
 def make_loop(name: str) -> asyncio.AbstractEventLoop:
     kind, _, backend = name.partition("-")
     if kind == "layerloop":
-        from layerloop_selector import new_backend
-        from transports_helpers import TransportsLoop
-
         return TransportsLoop(new_backend(backend))
     selector = {
         "epoll": "EpollSelector",

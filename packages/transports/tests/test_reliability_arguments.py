@@ -455,7 +455,7 @@ def test_bad_arguments_fail_as_on_asyncio(
     ours: asyncio.AbstractEventLoop, oracle: asyncio.AbstractEventLoop, method: str, call: Call
 ) -> None:
     expected = _outcome(oracle, call)
-    assert expected[0] is not None, f"asyncio accepts this call; not a bad-argument case: {expected}"
+    assert expected[0] is not None, f"asyncio accepts this call, not a bad one: {expected}"
     got = _outcome(ours, call)
     if got[0] is NotImplementedError and expected[0] is not NotImplementedError:
         pytest.xfail(f"loop.{method}() is not provided by layerloop-transports yet")

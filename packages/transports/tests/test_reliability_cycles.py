@@ -39,6 +39,14 @@ class _Client(asyncio.Protocol):
         self.closed.set_result(exc)
 
 
+async def _server_lost(count: int, timeout: float = 10.0) -> None:
+    """Wait (at most *timeout* seconds) until the server has lost *count* connections."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while _CountingServer.lost < count and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+
+
 def test_connect_close_cycles_leak_nothing(loop: asyncio.AbstractEventLoop) -> None:
     """10,000 connections (32 at a time) each write a byte and close: afterwards the
     process has no more descriptors open than before, the server saw every connection
@@ -59,17 +67,14 @@ def test_connect_close_cycles_leak_nothing(loop: asyncio.AbstractEventLoop) -> N
         server = await loop.create_server(_CountingServer, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         await cycle(port, 3)  # warm up lazily created resources before counting
-        while _CountingServer.lost < 3:
-            await asyncio.sleep(0.001)
+        await _server_lost(3)
         fds_before = open_fds()
         tasks_before = asyncio.all_tasks()
         start = time.perf_counter()
         per_task = (cycles - 3) // CONCURRENCY
         workers = [cycle(port, per_task) for _ in range(CONCURRENCY)]
         await asyncio.gather(*workers, cycle(port, cycles - 3 - per_task * CONCURRENCY))
-        deadline = loop.time() + 10
-        while _CountingServer.lost < cycles and loop.time() < deadline:
-            await asyncio.sleep(0.005)  # the server side closes on end of stream
+        await _server_lost(cycles)  # the server side closes on end of stream
         elapsed = time.perf_counter() - start
         assert _CountingServer.made == _CountingServer.lost == cycles
         assert _CountingServer.received == cycles

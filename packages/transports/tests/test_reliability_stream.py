@@ -12,21 +12,21 @@ import socket
 import ssl
 import struct
 import time
+import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from reliability_helpers import (
-    FULL_SIZE_BACKEND,
     GIB,
     MIB,
     FlowEcho,
     HashingClient,
+    full_or_small,
     loop_label,
     make_certificate,
     pattern_chunks,
-    full_or_small,
     tls_contexts,
 )
 from transports_helpers import Recorder, errors_to, is_ours
@@ -202,7 +202,7 @@ class _AbortingServer(asyncio.Protocol):
     """The first connection gets a large payload queued, then is aborted by the test;
     the others are echoed."""
 
-    instances: list[_AbortingServer] = []
+    instances: ClassVar[list[_AbortingServer]] = []
 
     def __init__(self) -> None:
         self.transport: Any = None
@@ -307,8 +307,6 @@ def test_pause_resume_writing_keeps_memory_bounded(loop: asyncio.AbstractEventLo
     buffer never goes above the high-water mark by more than one chunk, it is at or
     below the low-water mark at every resume, and the Python heap never holds more
     than a few MiB (tracemalloc peak) although far more than that was sent."""
-    import tracemalloc
-
     high, low, chunk_size, total = 256 * 1024, 64 * 1024, 64 * 1024, 16 * MIB
 
     async def main() -> None:

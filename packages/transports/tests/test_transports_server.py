@@ -440,7 +440,7 @@ def test_server_class_is_public(loop: asyncio.AbstractEventLoop) -> None:
 def test_server_is_an_asyncio_server_that_runs_none_of_its_code() -> None:
     # Subclassing asyncio.Server is only for typeshed and isinstance; every method
     # asyncio.Server defines must be ours, or asyncio's private machinery would run.
-    from layerloop_transports import Server
+    Server = layerloop_transports.Server
 
     assert issubclass(Server, asyncio.Server)
     inherited = [

@@ -203,6 +203,10 @@ def _hosts_sources_are_files_and_dns(path: str) -> bool:
     return True  # glibc's default without the file: "dns [!UNAVAIL=return] files"
 
 
+def _last_label_starts_with_digit(name: str) -> bool:
+    return name.rstrip(".").rpartition(".")[2][:1].isdigit()
+
+
 def _port_number(port: bytes | str | int | None) -> int | bool | None:
     """The numeric port, ``None`` for none, or ``False`` when the query is not ours."""
     if port is None:
@@ -355,6 +359,9 @@ class CaresResolver:
                 "CaresResolver needs pycares: pip install 'layerloop-dns[cares]'"
             ) from exc
         self._pycares = pycares
+        # Names in /etc/hosts never reach c-ares (they go to the fallback), so its own
+        # hosts-file lookup ("f", a stat of the file per query) could only repeat that
+        # check: DNS alone ("b").
         options: dict[str, Any] = {}
         if servers is not None:
             options["servers"] = list(servers)
@@ -425,8 +432,13 @@ class CaresResolver:
         shapes = _SHAPES_BY_FAMILY[int(socket.AF_INET), number is not None]
         if (int(type), int(proto)) not in shapes:
             return False
-        if _getaddrinfo_numeric(host, None, 0, 0, 0, 0) is not None:
-            return False  # an IP literal
+        # An IP literal (answered inline): the name pattern above admits no IPv6
+        # literal, and an IPv4 literal's last part starts with a digit (inet_aton's
+        # rule), as no DNS name's top-level label does; only those pay for the check.
+        if _last_label_starts_with_digit(host) and (
+            _getaddrinfo_numeric(host, None, 0, 0, 0, 0) is not None
+        ):
+            return False
         return not self._local_names.answered_without_dns(host)
 
     async def getaddrinfo(

@@ -10,10 +10,14 @@ Two paths:
   for its report, so the file position is right.  If the backend refuses before the
   first byte (``SendfileNotAvailableError``: not a regular file, a kernel without
   ``sendfile``...), the fallback takes over when allowed.
-* **Read and write**, for any other writable transport (TLS, for one): blocks of the
+* **Read and write**, for the TLS transport (``_tls.SSLTransport``): blocks of the
   file are read in the default executor and written with ``transport.write``, waiting
   for ``resume_writing`` whenever the transport asks the protocol to pause (its protocol
   is swapped for an observer for the duration, as CPython does).
+
+Any other transport (datagram, pipes, subprocess, a transport from elsewhere) is
+refused with CPython's ``RuntimeError``: CPython's loop decides the same way, by the
+transport's own class, and only its socket and TLS transports take files.
 
 In both, the file position is left just after the last byte sent (on return and on
 error), and nothing is moved when nothing was sent.
@@ -27,6 +31,7 @@ import os
 from typing import Any, Final
 
 from ._stream import StreamTransport
+from ._tls import SSLTransport
 
 __all__ = ["sendfile"]
 
@@ -68,9 +73,7 @@ async def sendfile(
         except asyncio.SendfileNotAvailableError:
             if not fallback:
                 raise
-    elif isinstance(
-        transport, (asyncio.DatagramTransport, asyncio.SubprocessTransport)
-    ) or not isinstance(transport, asyncio.WriteTransport):
+    elif not isinstance(transport, SSLTransport):
         raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
     elif not fallback:
         raise RuntimeError(

@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._dns_cases import DNS_CASES
 from ._io_cases import IO_CASES, IO_MINIMUM
+from ._proc_cases import PROCESS_CASES
 
 __all__ = ["CASES", "Case"]
 
@@ -297,4 +299,9 @@ CASES.update(
         ),
     )
     for spec in IO_CASES
+)
+# The subprocess and name-resolution benchmarks (not I/O echo cases: no client process).
+CASES.update(
+    (name, Case(name, run, minimum, target, description, payload=payload))
+    for name, run, minimum, target, description, payload in (*PROCESS_CASES, *DNS_CASES)
 )

@@ -106,6 +106,26 @@ class Report:
             return None
         return math.exp(sum(logs) / len(logs)), len(logs)
 
+    def cpu_ratio(self, case: str, loop: str, reference: str) -> float | None:
+        """*reference*'s server CPU per operation over *loop*'s (above 1: *loop* spends
+        less CPU per operation), from the best runs of an I/O case."""
+        mine = self.results.get((case, loop))
+        ref = self.results.get((case, reference))
+        if mine is None or ref is None or not mine.cpu_best or not ref.cpu_best:
+            return None
+        return ref.cpu_best / mine.cpu_best
+
+    def io_cpu_geomean(self, loop: str, reference: str) -> tuple[float, int] | None:
+        """Geometric mean of :meth:`cpu_ratio` over the I/O cases both ran."""
+        logs = [
+            math.log(ratio)
+            for case in self.cases
+            if CASES[case].io and (ratio := self.cpu_ratio(case, loop, reference)) is not None
+        ]
+        if not logs:
+            return None
+        return math.exp(sum(logs) / len(logs)), len(logs)
+
     def missed_targets(self) -> list[str]:
         return [
             case
@@ -141,6 +161,13 @@ class Report:
                 }
                 for m in self.results.values()
             ],
+            "io_cpu_geomean": {
+                loop: {
+                    ref: None if (g := self.io_cpu_geomean(loop, ref)) is None else g[0]
+                    for ref in ("asyncio", "uvloop")
+                }
+                for loop in self.loops
+            },
             "io_geomean": {
                 loop: {
                     ref: None if (g := self.io_geomean(loop, ref)) is None else g[0]
@@ -321,6 +348,18 @@ def format_report(report: Report) -> str:
             parts = []
             for reference in ("asyncio", "uvloop"):
                 found = report.io_geomean(loop, reference) if loop != reference else None
+                if found is not None:
+                    parts.append(f"vs {reference} {_ratio_text(found[0])} ({found[1]} cases)")
+            if parts:
+                lines.append(f"  {loop:<18}{', '.join(parts)}")
+        lines.append(
+            "the same on server CPU per operation (a reference's CPU over the loop's: "
+            "above 1x the loop spends less):"
+        )
+        for loop in report.loops:
+            parts = []
+            for reference in ("asyncio", "uvloop"):
+                found = report.io_cpu_geomean(loop, reference) if loop != reference else None
                 if found is not None:
                     parts.append(f"vs {reference} {_ratio_text(found[0])} ({found[1]} cases)")
             if parts:
