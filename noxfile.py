@@ -297,7 +297,8 @@ def demo(session: nox.Session) -> None:
 @nox.session(python=TOOLS_PYTHON)
 def bench(session: nox.Session) -> None:
     """python -m layerloop bench: layerloop (each backend) vs asyncio vs uvloop."""
-    _install(session, _meta_closure(session), "uvloop")
+    # pycares: the dns_cares benchmark's CaresResolver (the layerloop-dns[cares] extra).
+    _install(session, _meta_closure(session), "uvloop", "pycares>=5,<6")
     # The HTTP benchmark's load generator is wrk (Debian package); without it that one
     # benchmark reports itself unavailable.
     import shutil  # noqa: PLC0415

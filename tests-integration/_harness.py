@@ -10,8 +10,8 @@ imported by any layerloop package.
 How a CPython test ends up on our loop:
 
 * **Loop mixins** (``EventLoopTestsMixin``, ``BaseSockTestsMixin``, ``SockSendfileMixin``)
-  are subclassed once per selector backend with ``create_event_loop`` returning our
-  loop (:func:`bind_mixin`).
+  are subclassed once per backend (:data:`BACKENDS`: every installed one, io_uring
+  included) with ``create_event_loop`` returning our loop (:func:`bind_mixin`).
 * **Modules that ask asyncio for a loop** (``asyncio.new_event_loop()``,
   ``asyncio.run``, ``asyncio.Runner``, ``unittest.IsolatedAsyncioTestCase``) get ours
   through ``layerloop_policy.EventLoopPolicy``, installed around every test by the
@@ -58,20 +58,59 @@ import layerloop  # the assembled loop, exactly as users get it
 import layerloop_core
 import layerloop_policy
 import layerloop_selector
+import layerloop_testing
 
 ASSEMBLY = "layerloop.new_event_loop"
 
-#: The selector backends usable here, best first; the first is the default.
-BACKENDS: list[str] = layerloop_selector.available_backends()
-DEFAULT_BACKEND: str = BACKENDS[0]
+#: Every backend installed here, found as layerloop-testing finds them (the
+#: ``layerloop.backends`` entry points: epoll, poll, select, then uring from
+#: layerloop-proactor), in that order.
+INSTALLED: dict[str, layerloop_testing.BackendInfo] = {
+    info.name: info for info in layerloop_testing.discover_backends()
+}
+#: Backends installed but unable to run here (io_uring missing or denied), with the
+#: reason: their classes are bound all the same and skipped with it (``conftest.py``).
+UNAVAILABLE: dict[str, str] = {
+    name: f"the {name!r} backend cannot run on this machine: {info.unavailable}"
+    for name, info in INSTALLED.items()
+    if info.unavailable is not None
+}
+#: ``LAYERLOOP_IT_CPYTHON_SKIP_BACKENDS=uring`` (comma-separated names): CPython's bound
+#: tests are not bound to these backends in this run; everything else (layerloop-testing's
+#: suites, the real-library scenarios) still runs on them.  The noxfile uses it to give
+#: the CPython suites on io_uring to one Python per default run (see noxfile.py).
+CPYTHON_SKIPPED_BACKENDS: list[str] = [
+    name
+    for name in os.environ.get("LAYERLOOP_IT_CPYTHON_SKIP_BACKENDS", "").split(",")
+    if name.strip()
+]
+_unknown = set(CPYTHON_SKIPPED_BACKENDS) - set(INSTALLED)
+if _unknown:
+    raise RuntimeError(
+        f"LAYERLOOP_IT_CPYTHON_SKIP_BACKENDS names {sorted(_unknown)}: installed backends "
+        f"are {sorted(INSTALLED)}"
+    )
+#: The backends every per-backend suite is bound to, in that order.
+BACKENDS: list[str] = list(INSTALLED)
+#: The backends CPython's loop mixins and per-backend classes are bound to.
+CPYTHON_BACKENDS: list[str] = [b for b in BACKENDS if b not in CPYTHON_SKIPPED_BACKENDS]
+#: The backend of everything bound once (and of ``asyncio.new_event_loop()`` outside a
+#: bound class): the best readiness backend, what ``backend="auto"`` picks.
+DEFAULT_BACKEND: str = layerloop_selector.available_backends()[0]
 #: The Python whose test.test_asyncio is bound: selects the exclusion file.
 PY = f"{sys.version_info[0]}{sys.version_info[1]}"
 CPYTHON_PACKAGE = "test.test_asyncio"
 
 
 def assemble(backend: str) -> asyncio.AbstractEventLoop:
-    """Our loop on *backend*, not recorded (for tests outside the CPython binding)."""
-    return layerloop.new_event_loop(backend=backend)
+    """Our loop on *backend*, not recorded (for tests outside the CPython binding).
+
+    A selector backend goes by its name, as users name it; any other installed backend
+    (io_uring) as the object its entry point makes, which raises where it cannot run
+    instead of falling back to a selector backend with a warning."""
+    if backend in layerloop_selector.available_backends():
+        return layerloop.new_event_loop(backend=backend)
+    return layerloop.new_event_loop(backend=INSTALLED[backend].new_backend())
 
 
 # -- recording --------------------------------------------------------------------------
@@ -240,14 +279,15 @@ def bind_mixin(
     attrs: dict[str, Any] | None = None,
     shims: dict[str, Callable[[Any], Callable[..., Any]]] | None = None,
 ) -> None:
-    """Subclass ``module.mixin`` + ``test_utils.TestCase`` once per selector backend.
+    """Subclass ``module.mixin`` + ``test_utils.TestCase`` once per backend of
+    :data:`CPYTHON_BACKENDS`.
 
     *shims* maps a private ``BaseEventLoop`` method a test calls to a factory building its
     public-API equivalent for a given loop; each loop the class creates gets them.
     """
     mod = cpython_module(module)
     base = getattr(mod, mixin)
-    for backend in BACKENDS:
+    for backend in CPYTHON_BACKENDS:
 
         def create_event_loop(self: Any, _backend: str = backend) -> asyncio.AbstractEventLoop:
             if injection_disabled():
@@ -276,7 +316,8 @@ def bind_classes_per_backend(
     loop_method: str | None = None,
     attrs: dict[str, Any] | None = None,
 ) -> None:
-    """Subclass each of ``module``'s concrete test classes once per selector backend.
+    """Subclass each of ``module``'s concrete test classes once per backend of
+    :data:`CPYTHON_BACKENDS`.
 
     The subclass is ``{name}_{backend}``.  Tests that ask asyncio for a loop
     (``asyncio.new_event_loop()``, ``IsolatedAsyncioTestCase``) get ours on that backend
@@ -288,7 +329,7 @@ def bind_classes_per_backend(
     mod = cpython_module(module)
     for class_name in class_names:
         base = getattr(mod, class_name)
-        for backend in BACKENDS:
+        for backend in CPYTHON_BACKENDS:
             body: dict[str, Any] = dict(attrs or {})
             if loop_method is not None:
 
@@ -340,9 +381,16 @@ def iter_bound_tests() -> Iterator[tuple[type, str]]:
 
 
 def describe() -> str:
+    unavailable = "".join(f"; {reason}" for reason in UNAVAILABLE.values())
+    left_out = (
+        f"; CPython's tests not bound to {CPYTHON_SKIPPED_BACKENDS} in this run "
+        "(LAYERLOOP_IT_CPYTHON_SKIP_BACKENDS)"
+        if CPYTHON_SKIPPED_BACKENDS
+        else ""
+    )
     return (
-        f"layerloop via {ASSEMBLY}; backends {BACKENDS} (default {DEFAULT_BACKEND}); "
-        f"CPython {sys.version.split()[0]} test.test_asyncio; "
+        f"layerloop via {ASSEMBLY}; backends {BACKENDS} (default {DEFAULT_BACKEND})"
+        f"{unavailable}{left_out}; CPython {sys.version.split()[0]} test.test_asyncio; "
         f"{threading.active_count()} threads at start"
     )
 
@@ -351,11 +399,15 @@ __all__ = [
     "ASSEMBLY",
     "BACKENDS",
     "BOUND_CLASSES",
+    "CPYTHON_BACKENDS",
+    "CPYTHON_SKIPPED_BACKENDS",
     "DEFAULT_BACKEND",
+    "INSTALLED",
     "FORWARDER",
     "MODULE_LOOPS",
     "PY",
     "RECORDER",
+    "UNAVAILABLE",
     "Recorder",
     "VirtualClockRequested",
     "assemble",

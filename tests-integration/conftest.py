@@ -3,7 +3,8 @@
 For the CPython-bound classes (``test_cpython_*.py``, see ``_harness.py``) this file
 
 * applies the exclusions of the running Python (``cpython_exclusions/py3XX.py``) as
-  skips carrying their reason;
+  skips carrying their reason, and skips the classes of a backend that cannot run on
+  this machine (io_uring missing or denied) with the probe's reason;
 * installs ``layerloop_policy.EventLoopPolicy`` around every test, making
   ``asyncio.new_event_loop()``, ``asyncio.run()``, ``asyncio.Runner()`` and
   ``IsolatedAsyncioTestCase`` create our loop on the backend the class expects;
@@ -60,6 +61,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # SIGALRM (the tests run in the main thread): a hang fails this test only,
             # where the thread method would end the whole run.
             item.add_marker(pytest.mark.timeout(_CPYTHON_TEST_TIMEOUT, method="signal"))
+        unavailable = _harness.UNAVAILABLE.get(cls.layerloop_backend)
+        if unavailable is not None:
+            item.add_marker(pytest.mark.skip(reason=unavailable))
+            continue
         if run_excluded:
             continue  # which excluded tests pass now that a later layer landed?
         reason = cpython_exclusions.reason_for(EXCLUSIONS, cls, item.name, module)

@@ -1,7 +1,8 @@
 """Fixtures of the real-library tests: loops, throwaway servers, TLS certificates.
 
-* ``runner``: a :class:`libs_support.LoopRunner` per selector backend (epoll, poll,
-  select); a test that needs only one backend parametrizes ``runner`` itself.
+* ``runner``: a :class:`libs_support.LoopRunner` per backend (epoll, poll, select, and
+  every other installed one: uring, skipped with the reason where io_uring cannot run);
+  a test that needs only one backend parametrizes ``runner`` itself.
 * ``postgres_server`` / ``redis_server``: one server per test module, started by
   ``tools/services.py`` (which installs the Debian package first if it is missing,
   unless ``LAYERLOOP_SERVICES_INSTALL=0``: the noxfile installs them before pytest) on
@@ -26,7 +27,15 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from libs_support import BACKENDS, INSTALL_SERVICES, TLS, LoopRunner, require, unavailable
+from libs_support import (
+    BACKENDS,
+    INSTALL_SERVICES,
+    TLS,
+    UNAVAILABLE,
+    LoopRunner,
+    require,
+    unavailable,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -37,7 +46,12 @@ from tools import services  # noqa: E402
 S = TypeVar("S")
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(
+    params=[
+        pytest.param(b, marks=pytest.mark.skip(reason=UNAVAILABLE[b])) if b in UNAVAILABLE else b
+        for b in BACKENDS
+    ]
+)
 def runner(request: pytest.FixtureRequest) -> LoopRunner:
     return LoopRunner(request.param)
 

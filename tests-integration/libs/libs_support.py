@@ -27,6 +27,7 @@ from typing import TypeVar
 import pytest
 
 import layerloop
+import layerloop_testing
 from layerloop_selector import available_backends
 
 T = TypeVar("T")
@@ -37,7 +38,23 @@ if LOOP_KIND not in ("layerloop", "asyncio"):
     raise RuntimeError(f"LAYERLOOP_LIBS_LOOP={LOOP_KIND!r}: expected 'layerloop' or 'asyncio'")
 
 #: Readiness backends usable here, in layerloop's order of preference.
-BACKENDS = [name for name in available_backends() if name in ("epoll", "poll", "select")]
+SELECTOR_BACKENDS = [name for name in available_backends() if name in ("epoll", "poll", "select")]
+#: Every other installed backend (the ``layerloop.backends`` entry points: io_uring from
+#: layerloop-proactor): made from its entry point, so that where it cannot run it raises
+#: rather than falling back; asyncio (the oracle) has no counterpart of these.
+OTHER_BACKENDS = {
+    info.name: info
+    for info in layerloop_testing.discover_backends()
+    if info.name not in SELECTOR_BACKENDS
+}
+#: The backends the ``runner`` fixture runs on.
+BACKENDS = SELECTOR_BACKENDS + (list(OTHER_BACKENDS) if LOOP_KIND == "layerloop" else [])
+#: Installed backends that cannot run on this machine, with the reason (a skip).
+UNAVAILABLE = {
+    name: f"the {name!r} backend cannot run on this machine: {info.unavailable}"
+    for name, info in OTHER_BACKENDS.items()
+    if info.unavailable is not None
+}
 DEFAULT_BACKEND = BACKENDS[0]
 
 _SELECTORS: dict[str, Callable[[], selectors.BaseSelector]] = {
@@ -94,6 +111,8 @@ class LoopRunner:
         loop: asyncio.AbstractEventLoop
         if LOOP_KIND == "asyncio":
             loop = asyncio.SelectorEventLoop(_SELECTORS[self.backend]())
+        elif self.backend in OTHER_BACKENDS:
+            loop = layerloop.new_event_loop(backend=OTHER_BACKENDS[self.backend].new_backend())
         else:
             loop = layerloop.new_event_loop(backend=self.backend)
         self.loops_made.append(loop)

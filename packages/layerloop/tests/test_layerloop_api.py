@@ -21,6 +21,20 @@ from layerloop_dns import ThreadedResolver
 from layerloop_selector import PollBackend, available_backends
 
 BACKENDS = available_backends()
+try:
+    from layerloop_proactor import probe_uring
+except ImportError:  # the wheel test installs layerloop without the [uring] extra
+    URING_SKIP: str | None = "layerloop-proactor (the layerloop[uring] extra) is not installed"
+else:
+    _verdict = probe_uring()
+    URING_SKIP = None if _verdict.usable else f"io_uring is unavailable here: {_verdict.reason}"
+#: Every backend name new_event_loop takes: the selector ones, then "uring", skipped with
+#: the probe's reason where io_uring cannot run (new_event_loop would fall back).
+NAMED = [
+    *BACKENDS,
+    pytest.param("uring", marks=pytest.mark.skipif(URING_SKIP is not None, reason=str(URING_SKIP))),
+]
+USABLE = [*BACKENDS, *(["uring"] if URING_SKIP is None else [])]
 
 
 async def whoami() -> asyncio.AbstractEventLoop:
@@ -72,7 +86,7 @@ def test_public_names() -> None:
     assert layerloop.__version__ == importlib.metadata.version("layerloop")
 
 
-@pytest.mark.parametrize("name", ["auto", *BACKENDS])
+@pytest.mark.parametrize("name", ["auto", *NAMED])
 def test_new_event_loop_with_each_backend(name: str, closing: Any) -> None:
     loop = closing(layerloop.new_event_loop(name))
     assert isinstance(loop, asyncio.AbstractEventLoop)
@@ -120,7 +134,7 @@ def test_a_failed_construction_closes_the_backend_it_made() -> None:
         def attach(self, loop: asyncio.AbstractEventLoop) -> None:
             raise RuntimeError("cannot attach")
 
-    for name in BACKENDS:
+    for name in USABLE:
         before = open_fds()
         with pytest.raises(RuntimeError, match="cannot attach"):
             layerloop.new_event_loop(name, resolver=BrokenResolver())
@@ -158,7 +172,7 @@ def test_asyncio_run_with_loop_factory() -> None:
     assert loop.is_closed()
 
 
-@pytest.mark.parametrize("name", ["auto", *BACKENDS])
+@pytest.mark.parametrize("name", ["auto", *NAMED])
 def test_run(name: str) -> None:
     loop = layerloop.run(whoami(), backend=name)
     assert isinstance(loop, layerloop.EventLoop)

@@ -1,10 +1,13 @@
 """Fixtures for layerloop-transports' tests.
 
 ``loop`` is a fresh event loop, parametrised over layerloop's scheduler with
-:class:`~layerloop_transports.TransportsMixin` on every usable readiness backend *and*
-stdlib asyncio's ``SelectorEventLoop`` on the matching selector, the oracle: a scenario
-that passes on asyncio and fails on ours names a divergence from CPython.
-layerloop-selector is a test dependency only; the package itself never imports it.
+:class:`~layerloop_transports.TransportsMixin` on every installed backend (the
+``layerloop.backends`` entry points: epoll, poll, select from layerloop-selector, uring
+from layerloop-proactor) *and* stdlib asyncio's ``SelectorEventLoop`` on each selector,
+the oracle: a scenario that passes on asyncio and fails on ours names a divergence from
+CPython.  A backend that cannot run on this machine (io_uring missing or denied) stays a
+parameter, skipped with the reason.  The backend packages are test dependencies only;
+the package itself never imports them.
 """
 
 from __future__ import annotations
@@ -19,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from layerloop_selector import available_backends, new_backend
-from transports_helpers import TransportsLoop, is_ours
+from transports_helpers import BACKENDS, is_ours, new_loop
 
 SELECTOR_CLASSES: dict[str, Any] = {
     "epoll": getattr(selectors, "EpollSelector", None),
@@ -31,7 +33,7 @@ SELECTOR_CLASSES: dict[str, Any] = {
 
 
 def _ours(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    return lambda: TransportsLoop(new_backend(name))
+    return lambda: new_loop(name)
 
 
 def _oracle(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -39,14 +41,27 @@ def _oracle(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {}
-for _name in available_backends():
+#: Parameters that cannot run here, with the reason (the skip message).
+UNAVAILABLE: dict[str, str] = {}
+for _name, _info in BACKENDS.items():
     LOOP_FACTORIES[f"layerloop-{_name}"] = _ours(_name)
-for _name in available_backends():
-    if SELECTOR_CLASSES[_name] is not None:
+    if _info.unavailable is not None:
+        UNAVAILABLE[f"layerloop-{_name}"] = (
+            f"the {_name!r} backend cannot run on this machine: {_info.unavailable}"
+        )
+for _name, _info in BACKENDS.items():
+    if SELECTOR_CLASSES.get(_name) is not None and _info.unavailable is None:
         LOOP_FACTORIES[f"asyncio-{_name}"] = _oracle(_name)
 
 
-@pytest.fixture(params=list(LOOP_FACTORIES))
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=[pytest.mark.skip(reason=UNAVAILABLE[name])])
+        if name in UNAVAILABLE
+        else name
+        for name in LOOP_FACTORIES
+    ]
+)
 def loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
     """A fresh event loop: layerloop on each backend, then asyncio on each selector."""
     made = LOOP_FACTORIES[request.param]()

@@ -21,8 +21,7 @@ import sys
 import time
 from typing import Any
 
-from layerloop_selector import new_backend
-from transports_helpers import TransportsLoop
+from transports_helpers import new_loop
 
 FD_LIMIT = 256
 #: When the descriptors are given back, counted from the first report.
@@ -32,7 +31,7 @@ FREE_AFTER = 0.3
 def make_loop(name: str) -> asyncio.AbstractEventLoop:
     kind, _, backend = name.partition("-")
     if kind == "layerloop":
-        return TransportsLoop(new_backend(backend))
+        return new_loop(backend)
     selector = {
         "epoll": "EpollSelector",
         "kqueue": "KqueueSelector",

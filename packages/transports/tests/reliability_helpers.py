@@ -1,11 +1,10 @@
 """Protocols, sizes and certificates shared by the reliability tests (``test_reliability_*``).
 
 Sizes: the full-size runs (1 GiB streams, 10,000 connections) are expensive, so by
-default one layerloop
-backend per Python gets them (``FULL_SIZE_BACKEND``: the backends rotate with the Python
-minor version, so the three ``tests-3.X`` sessions cover every backend) and every other
-loop, the asyncio oracles included, runs the same scenario on a smaller size.  Setting
-``LAYERLOOP_SOAK=1`` gives every loop the full size (the ``soak`` nox session).
+default one layerloop backend per Python gets them (``FULL_SIZE_BACKEND``: the backends
+rotate with the Python minor version, so the three ``tests-3.X`` sessions cover every
+backend) and every other loop, the asyncio oracles included, runs the same scenario on
+a smaller size.  ``LAYERLOOP_SOAK=1`` gives every loop the full sizes (``nox -s soak``).
 """
 
 from __future__ import annotations

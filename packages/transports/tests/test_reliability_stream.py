@@ -11,6 +11,7 @@ import hashlib
 import socket
 import ssl
 import struct
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -177,7 +178,11 @@ def test_close_with_full_buffer_delivers_every_byte(loop: asyncio.AbstractEventL
         for piece in pieces[:4]:
             transport.write(piece)
         transport.write(mutable)
-        mutable[:] = b"X" * len(mutable)  # queued bytes are the caller's at write() time
+        if is_ours(loop) or sys.version_info < (3, 12):
+            # The bytes queued are those of the write() call: layerloop copies what it
+            # must queue, as asyncio did up to 3.11 (from 3.12 on asyncio queues the
+            # caller's object itself, so reusing it changes what is sent).
+            mutable[:] = b"X" * len(mutable)
         transport.writelines([memoryview(p) for p in pieces[4:]])
         expected = b"".join(pieces[:4]) + b"m" * 300_000 + b"".join(pieces[4:])
         queued = transport.get_write_buffer_size()

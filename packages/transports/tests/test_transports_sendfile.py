@@ -8,12 +8,14 @@ import asyncio
 import hashlib
 import io
 import os
+import ssl
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
 import pytest
 
+from reliability_helpers import make_certificate, tls_contexts
 from transports_helpers import Recorder, is_ours
 
 SIZE = 3 * 1024 * 1024 + 123
@@ -155,6 +157,7 @@ def test_cancelled_sendfile_leaves_the_position_at_what_was_sent(
             "although part of the file was sent (measured on 3.11-3.13); layerloop "
             "follows the documented rule"
         )
+
     async def main() -> None:
         server, transport, _, peer = await _pair(loop, PausedReader)
         task = asyncio.ensure_future(loop.sendfile(transport, big_file, 10))
@@ -256,5 +259,72 @@ def test_empty_file(loop: asyncio.AbstractEventLoop) -> None:
         await peer.wait_for_bytes(10)
         assert bytes(peer.data) == b"still fine"
         await _finish(server, transport)
+
+    loop.run_until_complete(main())
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    try:
+        cert, key = make_certificate(tmp_path_factory.mktemp("cert"))
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    return tls_contexts(cert, key)
+
+
+def test_tls_transport_takes_the_fallback(
+    loop: asyncio.AbstractEventLoop,
+    data_file: IO[bytes],
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_context, client_context = tls
+
+    async def main() -> None:
+        accepted: list[Recorder] = []
+
+        def factory() -> Recorder:
+            accepted.append(Recorder())
+            return accepted[-1]
+
+        server = await loop.create_server(factory, "127.0.0.1", 0, ssl=server_context)
+        port = server.sockets[0].getsockname()[1]
+        transport, _ = await loop.create_connection(
+            Recorder, "127.0.0.1", port, ssl=client_context, server_hostname="localhost"
+        )
+        with pytest.raises(RuntimeError) as caught:
+            await loop.sendfile(transport, data_file, fallback=False)
+        assert str(caught.value) == (
+            f"fallback is disabled and native sendfile is not supported for transport {transport!r}"
+        )
+        transport.write(b"<")
+        assert await loop.sendfile(transport, data_file, 5, 200_000) == 200_000
+        assert data_file.tell() == 200_005
+        transport.write(b">")
+        while not accepted:
+            await asyncio.sleep(0.001)
+        await accepted[0].wait_for_bytes(200_002)
+        assert bytes(accepted[0].data) == b"<" + DATA[5:200_005] + b">"
+        transport.close()
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_abort_during_sendfile(loop: asyncio.AbstractEventLoop, big_file: IO[bytes]) -> None:
+    async def main() -> None:
+        server, transport, client, _ = await _pair(loop, PausedReader)
+        errors: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        task = asyncio.ensure_future(loop.sendfile(transport, big_file))
+        await asyncio.sleep(0.05)
+        transport.abort()
+        with pytest.raises(ConnectionError):
+            await task
+        await client.closed
+        assert errors == []
+        assert 0 < big_file.tell() < BIG_SIZE
+        server.close()
+        await server.wait_closed()
 
     loop.run_until_complete(main())

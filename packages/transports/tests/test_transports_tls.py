@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
+import shutil
 import socket
 import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -253,6 +257,45 @@ def test_start_tls_both_sides(
             assert max(sink.sizes) <= 333
         tls.close()
         assert await srv.lost is None
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_tls_over_tls(loop: asyncio.AbstractEventLoop, certs: Certs) -> None:
+    """start_tls over a TLS transport on both sides: the inner layers' plaintext passes
+    through the outer layers, and both ends' inner layers (two ``Protocol`` s in one
+    thread) deliver their own data."""
+
+    async def main() -> None:
+        servers: list[_StartTLSServer] = []
+
+        def factory() -> _StartTLSServer:
+            servers.append(_StartTLSServer(loop, certs.server()))
+            return servers[-1]
+
+        server, port = await _tls_server(loop, factory, certs.server())
+        outer, client = await loop.create_connection(
+            Recorder, "127.0.0.1", port, ssl=certs.client(), server_hostname="localhost"
+        )
+        outer.write(b"STARTTLS\n")
+        await client.wait_for_bytes(3)
+        inner = await loop.start_tls(outer, client, certs.client(), server_hostname="localhost")
+        assert inner is not None
+        outer_object = outer.get_extra_info("ssl_object")
+        inner_object = inner.get_extra_info("ssl_object")
+        assert isinstance(inner_object, ssl.SSLObject) and inner_object is not outer_object
+        (srv,) = servers
+        await srv.upgraded
+        payload = os.urandom(3 << 20)
+        inner.write(payload)
+        await client.wait_for_bytes(3 + len(payload))
+        assert bytes(client.data) == b"GO\n" + payload.upper()
+        inner.close()
+        assert await srv.lost is None
+        await client.closed
+        assert client.lost == [None]
         server.close()
         await server.wait_closed()
 
@@ -656,6 +699,207 @@ def test_ssl_true_uses_a_verifying_default_context(loop: asyncio.AbstractEventLo
             await loop.create_connection(Recorder, "localhost", port, ssl=True)
         server.close()
         await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+# -- renegotiation (TLS 1.2) ---------------------------------------------------------
+#
+# Python's ssl module cannot start a renegotiation, so the peer is OpenSSL's command line:
+# ``s_server``'s ``r`` command sends a HelloRequest, ``s_client``'s ``R`` sends a new
+# ClientHello.  With ``-state`` both print every handshake step, which is how the tests
+# see what the peer did.
+
+_OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(_OPENSSL is None, reason="the openssl command is not installed")
+
+
+class _OpenSSLPeer:
+    """``openssl s_server``/``s_client`` in a child process; a thread collects its
+    output so that the loop under test keeps running while we wait for a line."""
+
+    def __init__(self, *args: str) -> None:
+        assert _OPENSSL is not None
+        self.process = subprocess.Popen(
+            [_OPENSSL, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.output = bytearray()
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def _collect(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        while chunk := stdout.read1(65536):
+            with self._lock:
+                self.output += chunk
+
+    def text(self) -> str:
+        with self._lock:
+            return self.output.decode(errors="replace")
+
+    def send(self, line: bytes) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        stdin.write(line)
+        stdin.flush()
+
+    async def wait_for(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while (found := re.search(pattern, self.text())) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"openssl never printed {pattern!r}:\n{self.text()}")
+            await asyncio.sleep(0.02)
+        return found
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self._reader.join()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+async def _renegotiation_by_server(
+    loop: asyncio.AbstractEventLoop, certs: Certs, client_context: ssl.SSLContext
+) -> tuple[_OpenSSLPeer, asyncio.Transport, Recorder]:
+    """A TLS 1.2 connection to ``s_server`` that then asks the client to renegotiate;
+    returns once the server's renegotiation call has returned."""
+    with certs.cert.private_key_and_cert_chain_pem.tempfile() as pem:
+        peer = _OpenSSLPeer("s_server", "-accept", "127.0.0.1:0", "-cert", pem, "-tls1_2", "-state")
+        port = int((await peer.wait_for(r"ACCEPT 127\.0\.0\.1:(\d+)")).group(1))
+        transport, client = await loop.create_connection(
+            Recorder, "127.0.0.1", port, ssl=client_context, server_hostname="localhost"
+        )
+    assert transport.get_extra_info("ssl_object").version() == "TLSv1.2"
+    transport.write(b"before\n")
+    await peer.wait_for("before\n")
+    peer.send(b"r\n")  # SSL_renegotiate + SSL_do_handshake: a HelloRequest
+    await peer.wait_for(r"SSL_do_handshake -> ")
+    return peer, transport, client
+
+
+@needs_openssl
+def test_renegotiation_requested_by_the_server_is_followed(
+    loop: asyncio.AbstractEventLoop, certs: Certs
+) -> None:
+    """A TLS 1.2 server's HelloRequest: the client renegotiates inside the connection
+    (as asyncio's SSLProtocol does) and data flows both ways afterwards."""
+
+    async def main() -> None:
+        errors = errors_to(loop)
+        peer, transport, client = await _renegotiation_by_server(loop, certs, certs.client())
+        try:
+            await peer.wait_for("SSL_do_handshake -> 1")
+            # The server read a second ClientHello and a second Finished: the
+            # renegotiation completed, with our client's part sent by the TLS layer.
+            text = peer.text()
+            assert text.count("read client hello") == 2, text
+            assert text.count("read finished") == 2, text
+            transport.write(b"after\n")
+            await peer.wait_for("after\n")
+            peer.send(b"from the server\n")
+            await client.wait_for_bytes(len(b"from the server\n"))
+            assert bytes(client.data) == b"from the server\n"
+            assert not transport.is_closing() and client.lost == []
+            transport.close()
+            await client.closed
+            assert client.lost == [None]
+            assert errors == []
+        finally:
+            peer.close()
+
+    loop.run_until_complete(main())
+
+
+@needs_openssl
+def test_renegotiation_refused_by_the_client_context(
+    loop: asyncio.AbstractEventLoop, certs: Certs
+) -> None:
+    """With ``OP_NO_RENEGOTIATION`` the client answers a HelloRequest with a
+    ``no_renegotiation`` alert; OpenSSL's server then ends the connection with a fatal
+    alert, which the application receives as an ``ssl.SSLError`` in
+    ``connection_lost`` (an ``OSError``: nothing goes to the exception handler)."""
+
+    async def main() -> None:
+        errors = errors_to(loop)
+        context = certs.client()
+        context.options |= ssl.OP_NO_RENEGOTIATION
+        peer, transport, client = await _renegotiation_by_server(loop, certs, context)
+        try:
+            await peer.wait_for("alert read:warning:no renegotiation")
+            await asyncio.wait_for(client.closed, 10)
+            assert client.events == ["made", "lost"]
+            (exc,) = client.lost
+            assert isinstance(exc, ssl.SSLError)
+            assert "HANDSHAKE_FAILURE" in str(exc)
+            assert transport.is_closing()
+            assert errors == []
+        finally:
+            peer.close()
+
+    loop.run_until_complete(main())
+
+
+@needs_openssl
+@pytest.mark.skipif(
+    ssl.OPENSSL_VERSION_INFO < (3,),
+    reason="OpenSSL before 3.0 accepts client-initiated renegotiation by default",
+)
+def test_client_initiated_renegotiation_is_refused(
+    loop: asyncio.AbstractEventLoop, certs: Certs
+) -> None:
+    """A TLS 1.2 client's renegotiation: OpenSSL 3 servers refuse it (no
+    ``OP_ALLOW_CLIENT_RENEGOTIATION``) with a ``no_renegotiation`` alert, the client
+    gives up with a fatal alert, that connection is lost with an ``ssl.SSLError``, and
+    the server goes on serving."""
+
+    async def main() -> None:
+        errors = errors_to(loop)
+        server_context = certs.server()
+        server_context.maximum_version = ssl.TLSVersion.TLSv1_2
+        accepted: list[Recorder] = []
+
+        def factory() -> Recorder:
+            accepted.append(Recorder(echo=True))
+            return accepted[-1]
+
+        server, port = await _tls_server(loop, factory, server_context)
+        with certs.ca.cert_pem.tempfile() as ca_pem:
+            peer = _OpenSSLPeer(
+                "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", ca_pem, "-tls1_2", "-state"
+            )
+            try:
+                peer.send(b"ping\n")
+                await peer.wait_for("ping\n")  # our echo came back
+                peer.send(b"R\n")
+                await peer.wait_for("RENEGOTIATING")
+                await peer.wait_for("alert read:warning:no renegotiation")
+                (first,) = accepted
+                await asyncio.wait_for(first.closed, 10)
+                (exc,) = first.lost
+                assert isinstance(exc, ssl.SSLError)
+                assert "HANDSHAKE_FAILURE" in str(exc)
+                assert peer.process.wait(10) != 0
+            finally:
+                peer.close()
+        # The listener is unaffected: a new client is served.
+        transport, client = await loop.create_connection(
+            Recorder, "127.0.0.1", port, ssl=certs.client(), server_hostname="localhost"
+        )
+        transport.write(b"still serving")
+        await client.wait_for_bytes(len(b"still serving"))
+        assert bytes(client.data) == b"still serving"
+        transport.close()
+        await client.closed
+        server.close()
+        await server.wait_closed()
+        assert errors == []
 
     loop.run_until_complete(main())
 

@@ -7,12 +7,27 @@ import os
 from typing import Any
 
 import layerloop_core
+import layerloop_testing
 from layerloop_transports import TransportsMixin
+
+#: Every backend installed here, by name, in registration order: the ``layerloop.backends``
+#: entry points (the selector backends, ``uring`` from layerloop-proactor), found by
+#: layerloop-testing.  A backend that should work here but cannot be created (io_uring
+#: denied by the kernel or a seccomp filter) is kept with the reason
+#: (``BackendInfo.unavailable``), so the tests show it as skipped rather than dropping it.
+BACKENDS: dict[str, layerloop_testing.BackendInfo] = {
+    info.name: info for info in layerloop_testing.discover_backends()
+}
 
 
 class TransportsLoop(TransportsMixin, layerloop_core.EventLoop):
     """layerloop's scheduler with the transports layer mixed in (what the meta-package
     will assemble)."""
+
+
+def new_loop(backend: str) -> TransportsLoop:
+    """A :class:`TransportsLoop` on a new instance of the installed backend *backend*."""
+    return TransportsLoop(BACKENDS[backend].new_backend())
 
 
 def is_ours(loop: asyncio.AbstractEventLoop) -> bool:

@@ -81,6 +81,7 @@ _ARES_AI_CANONNAME = 1
 _AI_HANDLED = int(socket.AI_CANONNAME | socket.AI_PASSIVE | socket.AI_NUMERICSERV)
 _AI_CANONNAME = int(socket.AI_CANONNAME)
 _FAMILIES = frozenset((0, int(socket.AF_INET), int(socket.AF_INET6)))
+_ADDRESS_FAMILIES = {family: socket.AddressFamily(family) for family in _FAMILIES}
 _DNS_NAME = re.compile(r"[A-Za-z0-9_\-.]+\Z")
 
 # glibc's gai_strerror texts for the codes this resolver raises.
@@ -203,10 +204,6 @@ def _hosts_sources_are_files_and_dns(path: str) -> bool:
     return True  # glibc's default without the file: "dns [!UNAVAIL=return] files"
 
 
-def _last_label_starts_with_digit(name: str) -> bool:
-    return name.rstrip(".").rpartition(".")[2][:1].isdigit()
-
-
 def _port_number(port: bytes | str | int | None) -> int | bool | None:
     """The numeric port, ``None`` for none, or ``False`` when the query is not ours."""
     if port is None:
@@ -220,45 +217,30 @@ def _port_number(port: bytes | str | int | None) -> int | bool | None:
 
 
 class _Channel:
-    """A c-ares channel and the lookup it is serving (one at a time, see the module
-    doc).  The socket callback is fixed when the channel is made, so it dispatches to
-    whichever lookup is current."""
-
-    __slots__ = ("channel", "lookup")
-
-    def __init__(self, make: Any, options: dict[str, Any]) -> None:
-        self.lookup: _Lookup | None = None
-        self.channel: pycares.Channel = make(sock_state_cb=self.socket_state, **options)
-
-    def socket_state(self, fd: int, readable: bool, writable: bool) -> None:
-        lookup = self.lookup
-        if lookup is not None:
-            lookup.socket_state(fd, readable, writable)
-
-
-class _Lookup:
-    """One lookup on one channel: the future, the watched fds, the retransmit timer."""
+    """A pooled c-ares channel and the one lookup it serves at a time (see the module
+    doc): the lookup's future, the sockets c-ares asked us to watch, the retransmit
+    timer.  The socket callback is fixed when the channel is made; between lookups
+    (``future`` is ``None``) it is ignored, which also covers the callbacks pycares
+    makes from its own thread when it destroys a closed channel."""
 
     __slots__ = ("channel", "done", "fds", "future", "loop", "timer")
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        channel: pycares.Channel,
-        future: asyncio.Future[Any],
-    ) -> None:
+    def __init__(self, make: Any, options: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.channel = channel
-        self.future = future
+        self.future: asyncio.Future[Any] | None = None
         self.fds: dict[int, tuple[bool, bool]] = {}
         self.timer: asyncio.TimerHandle | None = None
-        self.done = False
+        self.done = True
+        self.channel: pycares.Channel = make(sock_state_cb=self.socket_state, **options)
 
     # -- c-ares callbacks (run inside process_fd/getaddrinfo/cancel, on the loop thread) --
 
     def socket_state(self, fd: int, readable: bool, writable: bool) -> None:
+        if self.future is None:
+            return
         loop = self.loop
-        was_readable, was_writable = self.fds.get(fd, (False, False))
+        fds = self.fds
+        was_readable, was_writable = fds.get(fd, (False, False))
         if readable and not was_readable:
             loop.add_reader(fd, self.process, fd, -1)
         elif was_readable and not readable:
@@ -268,14 +250,14 @@ class _Lookup:
         elif was_writable and not writable:
             loop.remove_writer(fd)
         if readable or writable:
-            self.fds[fd] = (readable, writable)
+            fds[fd] = (readable, writable)
         else:
-            self.fds.pop(fd, None)
+            fds.pop(fd, None)
 
     def answered(self, result: Any, status: int | None) -> None:
         self.done = True
         future = self.future
-        if future.done():
+        if future is None or future.done():
             return
         if status is None or status == 0:
             future.set_result(result)
@@ -288,18 +270,32 @@ class _Lookup:
 
     # -- driven by the loop ------------------------------------------------------------
 
-    def process(self, read_fd: int, write_fd: int) -> None:
-        self.channel.process_fd(read_fd, write_fd)
-        self.arm_timer()
+    def start(self, future: asyncio.Future[Any], name: str, family: int, flags: int) -> None:
+        self.future = future
+        self.done = False
+        channel = self.channel
+        channel.getaddrinfo(
+            name,
+            None,
+            family=_ADDRESS_FAMILIES[family],
+            type=socket.SOCK_STREAM,  # one node per address
+            flags=flags,
+            callback=self.answered,
+        )
+        if not self.done:
+            # A channel with a query in flight always has a next retransmit deadline.
+            delay: float = channel.timeout()  # type: ignore[no-untyped-call]
+            self.timer = self.loop.call_later(delay, self.process, -1, -1)
 
-    def arm_timer(self) -> None:
+    def process(self, read_fd: int, write_fd: int) -> None:
+        channel = self.channel
+        channel.process_fd(read_fd, write_fd)
         timer = self.timer
         if timer is not None:
             timer.cancel()
             self.timer = None
         if not self.done:
-            # A channel with a query in flight always has a next retransmit deadline.
-            delay: float = self.channel.timeout()  # type: ignore[no-untyped-call]
+            delay: float = channel.timeout()  # type: ignore[no-untyped-call]
             self.timer = self.loop.call_later(delay, self.process, -1, -1)
 
     def finish(self) -> None:
@@ -310,12 +306,16 @@ class _Lookup:
         if timer is not None:
             timer.cancel()
             self.timer = None
-        for fd, (readable, writable) in list(self.fds.items()):
-            if readable:
-                self.loop.remove_reader(fd)
-            if writable:
-                self.loop.remove_writer(fd)
-        self.fds.clear()
+        fds = self.fds
+        if fds:
+            loop = self.loop
+            for fd, (readable, writable) in fds.items():
+                if readable:
+                    loop.remove_reader(fd)
+                if writable:
+                    loop.remove_writer(fd)
+            fds.clear()
+        self.future = None
 
 
 class CaresResolver:
@@ -359,9 +359,6 @@ class CaresResolver:
                 "CaresResolver needs pycares: pip install 'layerloop-dns[cares]'"
             ) from exc
         self._pycares = pycares
-        # Names in /etc/hosts never reach c-ares (they go to the fallback), so its own
-        # hosts-file lookup ("f", a stat of the file per query) could only repeat that
-        # check: DNS alone ("b").
         options: dict[str, Any] = {}
         if servers is not None:
             options["servers"] = list(servers)
@@ -373,7 +370,7 @@ class CaresResolver:
         self._fallback: Resolver = ThreadedResolver() if fallback is None else fallback
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[_Channel] = []
-        self._active: set[_Lookup] = set()
+        self._active: set[_Channel] = set()
         self._local_names = _LocalNames()
         self._closed = False
 
@@ -432,12 +429,10 @@ class CaresResolver:
         shapes = _SHAPES_BY_FAMILY[int(socket.AF_INET), number is not None]
         if (int(type), int(proto)) not in shapes:
             return False
-        # An IP literal (answered inline): the name pattern above admits no IPv6
-        # literal, and an IPv4 literal's last part starts with a digit (inet_aton's
-        # rule), as no DNS name's top-level label does; only those pay for the check.
-        if _last_label_starts_with_digit(host) and (
-            _getaddrinfo_numeric(host, None, 0, 0, 0, 0) is not None
-        ):
+        # An IP literal is answered inline.  The name pattern above admits no IPv6
+        # literal, and every part of an IPv4 literal starts with a digit (inet_aton's
+        # rule), so only names starting with one pay for the full check.
+        if host[:1].isdigit() and _getaddrinfo_numeric(host, None, 0, 0, 0, 0) is not None:
             return False
         return not self._local_names.answered_without_dns(host)
 
@@ -456,9 +451,12 @@ class CaresResolver:
         loop = self._loop
         if loop is None:
             raise RuntimeError("resolver is not attached to a loop")
-        answer = _getaddrinfo_numeric(host, port, family, type, proto, flags)
-        if answer is not None:
-            return answer
+        # A str that neither starts with a digit (every IPv4 literal does) nor holds a
+        # colon (every IPv6 literal does) is a name: no literal parsing for it.
+        if not (host.__class__ is str and host and not host[:1].isdigit() and ":" not in host):
+            answer = _getaddrinfo_numeric(host, port, family, type, proto, flags)
+            if answer is not None:
+                return answer
         if not self.answers_by_dns(host, port, family, type, proto, flags):
             return await self._fallback.getaddrinfo(
                 host, port, family=family, type=type, proto=proto, flags=flags
@@ -478,31 +476,20 @@ class CaresResolver:
     async def _lookup(
         self, loop: asyncio.AbstractEventLoop, name: str, family: int, canonname: bool
     ) -> Any:
-        slot = self._idle.pop() if self._idle else _Channel(self._pycares.Channel, self._options)
-        channel = slot.channel
+        idle = self._idle
+        slot = idle.pop() if idle else _Channel(self._pycares.Channel, self._options, loop)
         future: asyncio.Future[Any] = loop.create_future()
-        lookup = _Lookup(loop, channel, future)
-        slot.lookup = lookup
-        self._active.add(lookup)
+        self._active.add(slot)
         try:
-            channel.getaddrinfo(
-                name,
-                None,
-                family=socket.AddressFamily(family),
-                type=socket.SOCK_STREAM,  # one node per address
-                flags=_ARES_AI_CANONNAME if canonname else 0,
-                callback=lookup.answered,
-            )
-            lookup.arm_timer()
+            slot.start(future, name, family, _ARES_AI_CANONNAME if canonname else 0)
             return await future
         finally:
-            lookup.finish()
-            slot.lookup = None
-            self._active.discard(lookup)
-            if self._closed or len(self._idle) >= MAX_IDLE_CHANNELS:
-                channel.close()
+            slot.finish()
+            self._active.discard(slot)
+            if self._closed or len(idle) >= MAX_IDLE_CHANNELS:
+                slot.channel.close()
             else:
-                self._idle.append(slot)
+                idle.append(slot)
 
     async def getnameinfo(
         self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int = 0
@@ -518,8 +505,8 @@ class CaresResolver:
         if self._closed:
             return
         self._closed = True
-        for lookup in list(self._active):
-            lookup.finish()
+        for slot in list(self._active):
+            slot.finish()
         while self._idle:
             self._idle.pop().channel.close()
         self._fallback.close()

@@ -213,6 +213,14 @@ def _bench(options: argparse.Namespace) -> int:
 
     loops = options.loops.split(",") if options.loops else default_loops()
     cases = options.benchmarks.split(",") if options.benchmarks else list(CASES)
+    # A family name stands for its cases: "dns" is dns_threaded and dns_cares.
+    cases = [
+        expanded
+        for case in cases
+        for expanded in (
+            [case] if case in CASES else [n for n in CASES if n.startswith(case + "_")] or [case]
+        )
+    ]
     unknown = [case for case in cases if case not in CASES]
     if unknown:
         print(
@@ -296,7 +304,11 @@ def _parser() -> argparse.ArgumentParser:
         "layerloop-select, layerloop (auto), asyncio, uvloop "
         "(default: every usable backend, asyncio, uvloop)",
     )
-    bench.add_argument("--benchmarks", help="comma-separated subset of the benchmarks")
+    bench.add_argument(
+        "--benchmarks",
+        help="comma-separated subset of the benchmarks; a prefix such as 'subprocess' or "
+        "'dns' selects every benchmark named PREFIX_*",
+    )
     bench.add_argument(
         "--quick", action="store_true", help="short runs (~0.1s, 3 repeats) for a fast side-by-side"
     )

@@ -87,6 +87,7 @@ from ._ring import (
     OP_READ,
     OP_RECV,
     OP_SEND,
+    SETUP_DEFER_TASKRUN,
     BufferPin,
     Ring,
     RingDriver,
@@ -227,6 +228,7 @@ class UringBackend:
         "_loop",
         "_next_ud",
         "_ops",
+        "_poll_first",
         "_readers",
         "_ring",
         "_stash",
@@ -247,6 +249,8 @@ class UringBackend:
                 raise UringUnavailableError(verdict.reason)
             driver = Ring(entries)
         self._ring: RingDriver = driver
+        # RECVSEND_POLL_FIRST is 5.19+; DEFER_TASKRUN (6.1+) proves the kernel is newer.
+        self._poll_first = bool(driver.setup_flags & SETUP_DEFER_TASKRUN)
         self._ops: dict[int, Completion] = {}
         self._next_ud = 1
         self._readers: dict[int, _Watch] = {}

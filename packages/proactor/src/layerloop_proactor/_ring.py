@@ -47,7 +47,7 @@ import mmap
 import os
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Final, Protocol
 
 __all__ = [
@@ -127,6 +127,9 @@ REQUIRED_OPS: Final = (
 # -- per-request flags -------------------------------------------------------------------
 CQE_F_MORE: Final = 1 << 1
 ACCEPT_MULTISHOT: Final = 1  # in ioprio
+#: RECV/SEND flag (in ioprio, 5.19+): arm the poll first instead of trying the transfer
+#: first; saves a failed attempt when the socket is known to be drained.
+RECVSEND_POLL_FIRST: Final = 1
 POLL_ADD_MULTI: Final = 1  # in len
 ASYNC_CANCEL_ALL: Final = 1
 ASYNC_CANCEL_FD: Final = 1 << 1
@@ -149,7 +152,10 @@ _PARAMS: Final = struct.Struct("<10I 8IQ 8IQ")
 #: personality, splice_fd_in, addr3, pad.
 _SQE: Final = struct.Struct("<BBHiQQIIQHHiQQ")
 _SQE_SIZE: Final = 64
+_pack_sqe: Final = _SQE.pack_into
 _CQE: Final = struct.Struct("<QiI")
+_iter_cqes: Final = _CQE.iter_unpack
+_NO_COMPLETIONS: Final[tuple[tuple[int, int, int], ...]] = ()
 _CQE_SIZE: Final = 16
 #: struct io_uring_getevents_arg: sigmask, sigmask_sz, min_wait_usec, ts (pointer).
 _GETEVENTS_ARG: Final = struct.Struct("<QIIQ")
@@ -203,9 +209,10 @@ class RingDriver(Protocol):
         normally."""
         ...
 
-    def completions(self) -> Iterator[tuple[int, int, int]]:
-        """Yield ``(user_data, res, flags)`` for each completion posted so far and consume
-        them.  Callers may queue new SQEs while iterating."""
+    def completions(self) -> Sequence[tuple[int, int, int]]:
+        """Consume the completions posted so far and return them as
+        ``(user_data, res, flags)``, oldest first.  Callers may queue new SQEs while
+        handling them."""
         ...
 
     def supported_ops(self) -> frozenset[int]:
@@ -241,6 +248,7 @@ class Ring:
         "_pending",
         "_sq_entries",
         "_sq_head",
+        "_sq_limit",
         "_sq_map",
         "_sq_mask",
         "_sq_tail",
@@ -319,6 +327,10 @@ class Ring:
         for i in range(sq_entries):
             self._sqmv[base + i] = i
         self._tail = self._sqmv[self._sq_tail]
+        # prep() checks for a full SQ only when the tail reaches this value: the SQ head
+        # (the kernel's consumer index) only ever moves forward, so until then there is
+        # room.
+        self._sq_limit = (self._sqmv[self._sq_head] + sq_entries) & 0xFFFFFFFF
         self._pending = 0
         # The wait deadline: a timespec, and the getevents argument that points to it.
         self._timespec = ctypes.create_string_buffer(_TIMESPEC.size)
@@ -349,13 +361,9 @@ class Ring:
         ioprio: int = 0,
     ) -> None:
         tail = self._tail
-        if (tail - self._sqmv[self._sq_head]) & 0xFFFFFFFF >= self._sq_entries:
-            # The SQ is full: hand the batch to the kernel without waiting.
-            self._submit(0, 0)
-            if (self._tail - self._sqmv[self._sq_head]) & 0xFFFFFFFF >= self._sq_entries:
-                raise OSError(errno.EBUSY, "io_uring submission queue is full")
-            tail = self._tail
-        _SQE.pack_into(
+        if tail == self._sq_limit:
+            tail = self._make_room()
+        _pack_sqe(
             self._sqes,
             (tail & self._sq_mask) * _SQE_SIZE,
             opcode,
@@ -375,6 +383,18 @@ class Ring:
         )
         self._tail = (tail + 1) & 0xFFFFFFFF
         self._pending += 1
+
+    def _make_room(self) -> int:
+        """Refresh the full-SQ limit; if the SQ is really full, hand the batch to the
+        kernel without waiting.  Returns the tail to fill."""
+        entries = self._sq_entries
+        self._sq_limit = (self._sqmv[self._sq_head] + entries) & 0xFFFFFFFF
+        if self._tail == self._sq_limit:
+            self._submit(0, 0)
+            self._sq_limit = (self._sqmv[self._sq_head] + entries) & 0xFFFFFFFF
+            if self._tail == self._sq_limit:
+                raise OSError(errno.EBUSY, "io_uring submission queue is full")
+        return self._tail
 
     def _submit(self, min_complete: int, flags: int) -> int:
         """One ``io_uring_enter``; returns its result or ``-errno``."""
@@ -417,24 +437,28 @@ class Ring:
 
     # -- completion ------------------------------------------------------------------
 
-    def completions(self) -> Iterator[tuple[int, int, int]]:
-        cqmv = self._cqmv
+    def completions(self) -> Sequence[tuple[int, int, int]]:
         ring = self._cqring
-        head_index = self._cq_head
-        mask = self._cq_mask
+        head = ring[self._cq_head]
+        tail = ring[self._cq_tail]
+        if head == tail:
+            return _NO_COMPLETIONS
+        # The posted entries are the ring slots from head to tail (at most two slices:
+        # the run may wrap around the end of the array).  They are unpacked in one C loop
+        # each and consumed (the head stored) before any is handled, so a handler that
+        # queues and submits more work never sees them again.
+        start = head & self._cq_mask
+        end = start + ((tail - head) & 0xFFFFFFFF)
         base = self._cqes_off
-        unpack = _CQE.unpack_from
-        while True:
-            head = ring[head_index]
-            tail = ring[self._cq_tail]
-            if head == tail:
-                return
-            while head != tail:
-                yield unpack(cqmv, base + (head & mask) * _CQE_SIZE)
-                head = (head + 1) & 0xFFFFFFFF
-                # Consume each entry before handing it out, so a callback that queues
-                # and submits more work never sees it again.
-                ring[head_index] = head
+        cqmv = self._cqmv
+        entries = self._cq_entries
+        if end <= entries:
+            posted = list(_iter_cqes(cqmv[base + start * _CQE_SIZE : base + end * _CQE_SIZE]))
+        else:
+            posted = list(_iter_cqes(cqmv[base + start * _CQE_SIZE : base + entries * _CQE_SIZE]))
+            posted += _iter_cqes(cqmv[base : base + (end - entries) * _CQE_SIZE])
+        ring[self._cq_head] = tail
+        return posted
 
     # -- registration ----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ ready queue (contract point 1) with no allocation per operation.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import os
 import socket
@@ -56,6 +57,7 @@ from ._ring import (
     OP_RECV,
     OP_SEND,
     OP_WRITE,
+    RECVSEND_POLL_FIRST,
     BufferPin,
 )
 
@@ -65,6 +67,13 @@ if TYPE_CHECKING:
 __all__ = ["UringConnect", "UringDatagram", "UringListener", "UringStream"]
 
 _RETRY: Final = (BlockingIOError, InterruptedError)
+#: The pin of a lent read buffer: ``c_char.from_buffer(view)`` holds a buffer export
+#: (the memory can be neither freed nor moved, even if the lender releases its own view)
+#: until the ctypes object is dropped; one C call where BufferPin makes two through
+#: ``ctypes.pythonapi``.  It refuses read-only (TypeError), non-contiguous (TypeError)
+#: and empty (ValueError) buffers.
+_c_char_from_buffer = ctypes.c_char.from_buffer
+_addressof = ctypes.addressof
 _Handle = asyncio.Handle
 _ECANCELED: Final = errno.ECANCELED
 
@@ -117,20 +126,6 @@ def _write_only(fd: int) -> bool:
             return False
 
 
-class _ReadOp(Completion):
-    __slots__ = ("stream",)
-
-    def __init__(self, stream: UringStream) -> None:
-        self.stream = stream
-
-    def complete(self, res: int, flags: int) -> None:
-        self.stream._read_completed(res)
-
-    def abandon(self) -> None:
-        self.stream._rpin.release()
-        self.stream._rpoll = False
-
-
 class _WriteOp(Completion):
     __slots__ = ("stream",)
 
@@ -144,8 +139,12 @@ class _WriteOp(Completion):
         self.stream._wpin.release()
 
 
-class UringStream:
-    """:class:`layerloop_core.abc.Stream` over io_uring."""
+class UringStream(Completion):
+    """:class:`layerloop_core.abc.Stream` over io_uring.
+
+    The stream is itself the completion of its read requests (:meth:`complete`): the
+    hot path of a steady reader is one CQE, one method call, one enqueued handle.
+    """
 
     __slots__ = (
         "_backend",
@@ -157,11 +156,13 @@ class UringStream:
         "_is_sock",
         "_loop",
         "_owner",
+        "_poll_first",
+        "_rdrained",
         "_read_handle",
-        "_read_op",
         "_readable",
         "_reading",
-        "_rpin",
+        "_rkeep",
+        "_rlen",
         "_rpoll",
         "_rres",
         "_rud",
@@ -203,10 +204,15 @@ class UringStream:
         self._write_only = not self._is_sock and _write_only(fd)
         self._read_handle = _Handle(self._on_read, (), loop)
         self._write_handle = _Handle(self._on_write, (), loop)
-        self._read_op = _ReadOp(self)
         self._write_op = _WriteOp(self)
-        self._rpin = BufferPin()
+        # The pin of the buffer lent to the in-flight RECV/READ (None: nothing lent).
+        self._rkeep: object = None
         self._wpin = BufferPin()
+        # RECV with POLL_FIRST when the last read left the socket drained (it did not
+        # fill the buffer): the kernel then skips an attempt that would fail.
+        self._poll_first = RECVSEND_POLL_FIRST if self._is_sock and backend._poll_first else 0
+        self._rdrained = False
+        self._rlen = 0
         self._reading = False
         self._closed = False
         self._close_done: Callable[[], None] | None = None
@@ -263,40 +269,57 @@ class UringStream:
         # owner for a buffer: get_buffer() runs only once data is there, as on a
         # readiness backend.  Later reads go straight to RECV.
         self._rpoll = True
-        self._rud = self._backend._submit(self._read_op, OP_POLL_ADD, self._fd, 0, 0, 0, POLLIN)
+        self._rud = self._backend._submit(self, OP_POLL_ADD, self._fd, 0, 0, 0, POLLIN)
 
     def _submit_read(self) -> None:
-        owner = self._owner
         try:
-            buf = owner.get_read_buffer(-1)
-        except BaseException:
-            self._reading = False
-            raise
-        if not self._reading or self._closed:
-            return  # the owner stopped or closed inside get_read_buffer: nothing lent
-        pin = self._rpin
-        addr = pin.pin(buf, True)
-        self._rpoll = False
-        try:
+            buf = self._owner.get_read_buffer(-1)
+            if not self._reading or self._closed:
+                return  # the owner stopped or closed inside get_read_buffer: nothing lent
+            # The pin (a buffer export) lives until the CQE: the kernel writes there.
+            keeper = _c_char_from_buffer(buf)
+            length = buf.nbytes
             if self._is_sock:
-                self._rud = self._backend._submit(
-                    self._read_op, OP_RECV, self._fd, addr, pin.length, 0, 0
+                # Inlined UringBackend._submit: the hot path of every steady reader.
+                backend = self._backend
+                if backend._closed:
+                    raise RuntimeError("the backend is closed")
+                ud = backend._next_ud
+                backend._next_ud = ud + 1
+                backend._ring.prep(
+                    OP_RECV,
+                    self._fd,
+                    _addressof(keeper),
+                    length,
+                    0,
+                    0,
+                    ud,
+                    self._poll_first if self._rdrained else 0,
                 )
+                backend._ops[ud] = self
+                self._rud = ud
             else:
+                addr = _addressof(keeper)
                 self._rud = self._backend._submit(
-                    self._read_op, OP_READ, self._fd, addr, pin.length, OFFSET_CURRENT, 0
+                    self, OP_READ, self._fd, addr, length, OFFSET_CURRENT, 0
                 )
         except BaseException:
-            pin.release()
             self._reading = False
             raise
+        self._rkeep = keeper
+        self._rpoll = False
+        self._rlen = length
 
-    def _read_completed(self, res: int) -> None:
+    def complete(self, res: int, flags: int) -> None:
+        """The CQE of the read request (a RECV/READ, or the POLL_ADD before the first)."""
         self._rud = 0
         was_poll = self._rpoll
-        self._rpoll = False
-        if not was_poll:
-            self._rpin.release()
+        if was_poll:
+            self._rpoll = False
+        else:
+            self._rkeep = None  # the kernel is done with the lent buffer
+            # A read that did not fill its buffer drained the socket.
+            self._rdrained = res < self._rlen
         if self._closed:
             self._maybe_finish_close()
             return
@@ -317,6 +340,10 @@ class UringStream:
             self._held = True
         if self._reading:
             self._backend._enqueue(self._read_handle)
+
+    def abandon(self) -> None:
+        self._rkeep = None
+        self._rpoll = False
 
     def _on_read(self) -> None:
         if not self._reading or self._closed:
@@ -369,11 +396,11 @@ class UringStream:
         """Write what the kernel takes now; 0 when it would block."""
         if self._closed:
             raise OSError(errno.EBADF, "the stream is closed")
-        self._check_can_write()
+        if self._wstate or self._shut:
+            self._check_can_write()  # raises the right error
+        sock = self._sock
         try:
-            if self._is_sock:
-                sock = self._sock
-                assert sock is not None
+            if sock is not None:
                 return sock.send(data)
             return os.write(self._fd, data)
         except _RETRY:

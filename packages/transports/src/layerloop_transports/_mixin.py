@@ -21,11 +21,11 @@ import socket
 import stat
 import sys
 from collections.abc import Callable, Coroutine, Iterable
-from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, TypeVarTuple, cast
 
 from layerloop_core.abc import Address, IOBackend, Operation, StreamBackend
 
-from ._datagram import DatagramTransport, open_datagram_endpoint
+from ._datagram import open_datagram_endpoint
 from ._eyeballs import staggered_connect
 from ._fdowners import check_fd_free
 from ._pipes import ReadPipeTransport, WritePipeTransport
@@ -35,6 +35,8 @@ from ._stream import StreamTransport
 from ._tls import SSLTransport, TLSServerFactory, TLSSetup
 
 if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
+
     from layerloop_core.abc import AddrInfo
 
 __all__ = ["TransportsMixin"]
@@ -42,6 +44,9 @@ __all__ = ["TransportsMixin"]
 logger = logging.getLogger("asyncio")
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
+_Ts = TypeVarTuple("_Ts")
+#: Default of a parameter that must not be passed at all.
+_NOT_GIVEN: Any = object()
 
 try:
     import ssl as _ssl_module
@@ -54,6 +59,10 @@ _HAS_IPV6 = socket.has_ipv6
 _AF_UNIX: int | None = getattr(socket, "AF_UNIX", None)
 #: ``create_unix_server`` removes its socket file when closed from 3.13 on.
 _CLEANUP_DEFAULT = sys.version_info >= (3, 13)
+#: Backend classes already found to implement ``StreamBackend``.  ``isinstance`` against
+#: a runtime-checkable Protocol inspects every member (~150 us on 3.11): once per class,
+#: not once per connection.
+_STREAM_BACKEND_CLASSES: set[type] = set()
 
 
 class _Host(Protocol):
@@ -154,12 +163,15 @@ class TransportsMixin:
 
     def _stream_backend(self) -> StreamBackend:
         backend = cast(_Host, self).backend
-        if not isinstance(backend, StreamBackend):
-            raise NotImplementedError(
-                f"the backend {backend!r} does not implement layerloop_core.abc.StreamBackend, "
-                "which transports need"
-            )
-        return backend
+        kind = type(backend)
+        if kind not in _STREAM_BACKEND_CLASSES:
+            if not isinstance(backend, StreamBackend):
+                raise NotImplementedError(
+                    f"the backend {backend!r} does not implement "
+                    "layerloop_core.abc.StreamBackend, which transports need"
+                )
+            _STREAM_BACKEND_CLASSES.add(kind)
+        return cast(StreamBackend, backend)
 
     async def _connect_sock_to(self, sock: socket.socket, address: Address) -> None:
         """Connect *sock* through the backend.  On any failure *sock* is closed (now, or
@@ -369,13 +381,22 @@ class TransportsMixin:
         family: int = 0,
         proto: int = 0,
         flags: int = 0,
+        reuse_address: Any = _NOT_GIVEN,
         reuse_port: bool | None = None,
         allow_broadcast: bool | None = None,
         sock: socket.socket | None = None,
-    ) -> tuple[DatagramTransport, _P]:
+    ) -> tuple[asyncio.DatagramTransport, _P]:
         """A datagram endpoint bound to *local_addr* and/or connected to *remote_addr*
         (host/port tuples, or paths with ``family=AF_UNIX``), or on the given *sock*
-        (``_datagram.py``).  ``reuse_address`` is not a parameter, as on Python 3.11+."""
+        (``_datagram.py``).
+
+        *reuse_address* is in the signature only because typeshed still lists it: as in
+        CPython 3.11+, passing it at all is a ``TypeError``."""
+        if reuse_address is not _NOT_GIVEN:
+            raise TypeError(
+                f"{type(self).__name__}.create_datagram_endpoint() got an unexpected "
+                "keyword argument 'reuse_address'"
+            )
         self._stream_backend()
         return await open_datagram_endpoint(
             cast(asyncio.AbstractEventLoop, self),
@@ -392,22 +413,26 @@ class TransportsMixin:
 
     # -- fd watches: refused on an fd a live transport drives, as CPython does -----------
 
-    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+    def add_reader(
+        self, fd: FileDescriptorLike, callback: Callable[[*_Ts], Any], *args: *_Ts
+    ) -> None:
         """As the loop's, but ``RuntimeError`` if a transport uses *fd*."""
         check_fd_free(cast(asyncio.AbstractEventLoop, self), fd)
         cast(asyncio.AbstractEventLoop, super()).add_reader(fd, callback, *args)
 
-    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+    def add_writer(
+        self, fd: FileDescriptorLike, callback: Callable[[*_Ts], Any], *args: *_Ts
+    ) -> None:
         """As the loop's, but ``RuntimeError`` if a transport uses *fd*."""
         check_fd_free(cast(asyncio.AbstractEventLoop, self), fd)
         cast(asyncio.AbstractEventLoop, super()).add_writer(fd, callback, *args)
 
-    def remove_reader(self, fd: Any) -> bool:
+    def remove_reader(self, fd: FileDescriptorLike) -> bool:
         """As the loop's, but ``RuntimeError`` if a transport uses *fd*."""
         check_fd_free(cast(asyncio.AbstractEventLoop, self), fd)
         return cast(asyncio.AbstractEventLoop, super()).remove_reader(fd)
 
-    def remove_writer(self, fd: Any) -> bool:
+    def remove_writer(self, fd: FileDescriptorLike) -> bool:
         """As the loop's, but ``RuntimeError`` if a transport uses *fd*."""
         check_fd_free(cast(asyncio.AbstractEventLoop, self), fd)
         return cast(asyncio.AbstractEventLoop, super()).remove_writer(fd)

@@ -127,6 +127,10 @@ async def _send_native(
             sent, error = await report
             raise
         if error is not None:
+            if isinstance(error, asyncio.CancelledError):
+                # Not our cancel (that path re-raised above): the transport was
+                # closed or aborted meanwhile, which cancelled the operation.
+                raise ConnectionError("Connection is closed by peer")
             if not isinstance(error, asyncio.SendfileNotAvailableError):
                 transport._fatal_error(error, "Fatal write error on socket transport")
             raise error

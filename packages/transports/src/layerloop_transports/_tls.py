@@ -25,10 +25,12 @@ Invariants:
   outgoing BIO.  ``get_write_buffer_size()`` is backlog + outgoing BIO, and the
   application is paused at ``>= high`` and resumed at ``<= low`` (512 KiB / 128 KiB by
   default, as CPython).
-* **Reads.**  The lower transport reads into one reused 256 KiB buffer per connection,
+* **Reads.**  The lower transport reads into one reused 256 KiB buffer per connection
+  (per connection: a completion backend holds it for the whole read in flight),
   copied into the incoming BIO at once.  Plaintext is decrypted straight into a
-  ``BufferedProtocol``'s own buffer (``SSLObject.read(n, buffer)``), or into a reused
-  buffer from which one ``bytes`` per delivery is made for a ``Protocol``.  While the
+  ``BufferedProtocol``'s own buffer (``SSLObject.read(n, buffer)``), or, for a
+  ``Protocol``, into a 256 KiB buffer shared by the thread's connections, from which
+  one ``bytes`` per delivery is made.  While the
   application has paused reading, the lower transport is paused too, so at most one
   read in flight lands in the incoming BIO.
 * **Errors.**  An error of the TLS layer (handshake, corrupted records, a timeout)
@@ -44,6 +46,7 @@ import asyncio
 import collections
 import logging
 import ssl
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, Final
@@ -213,6 +216,24 @@ class TLSServerFactory:
         return self.setup.layer(self.loop, self.protocol_factory(), None)
 
 
+_per_thread = threading.local()
+
+
+def _plaintext_view() -> memoryview:
+    """The calling thread's buffer for decrypting a ``Protocol``'s deliveries.
+
+    A delivery fills it and copies the plaintext out into ``bytes`` before
+    ``data_received`` runs, with no Python code of the loop in between, so every TLS
+    layer of the thread's loop can share it: 256 KiB per thread rather than per
+    connection (a connection's layer only runs in its loop's thread).
+    """
+    try:
+        view: memoryview = _per_thread.plaintext
+    except AttributeError:
+        view = _per_thread.plaintext = memoryview(bytearray(READ_CHUNK))
+    return view
+
+
 def _same_or_copy(data: bytes | bytearray | memoryview) -> bytes:
     return data if type(data) is bytes else bytes(data)
 
@@ -236,7 +257,6 @@ class TLSLayer(asyncio.BufferedProtocol):
         "_backlog_size",
         "_call_connection_made",
         "_conn_lost",
-        "_dbuf",
         "_dview",
         "_eof_received",
         "_extra",
@@ -294,7 +314,6 @@ class TLSLayer(asyncio.BufferedProtocol):
         self._app_state = _APP_INIT
         self._timer: asyncio.TimerHandle | None = None
         self._rview = memoryview(bytearray(READ_CHUNK))
-        self._dbuf: bytearray | None = None
         self._dview: memoryview | None = None
         self._backlog: collections.deque[bytes] = collections.deque()
         self._backlog_size = 0
@@ -681,8 +700,7 @@ class TLSLayer(asyncio.BufferedProtocol):
         """One delivery to a ``Protocol``: (close_notify read, buffer was filled)."""
         view = self._dview
         if view is None:
-            self._dbuf = bytearray(READ_CHUNK)
-            view = self._dview = memoryview(self._dbuf)
+            view = self._dview = _plaintext_view()
         filled, closed = self._fill(view)
         if filled:
             self._app_protocol.data_received(bytes(view[:filled]))

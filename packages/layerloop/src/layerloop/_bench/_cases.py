@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ._dns_cases import DNS_CASES
 from ._io_cases import IO_CASES, IO_MINIMUM
+from ._many_cases import MANY_CASES, MANY_MINIMUM
 from ._proc_cases import PROCESS_CASES
 
 __all__ = ["CASES", "Case"]
@@ -299,6 +300,22 @@ CASES.update(
         ),
     )
     for spec in IO_CASES
+)
+# Many connections at once: I/O cases with a larger smallest run.
+CASES.update(
+    (
+        spec.name,
+        Case(
+            spec.name,
+            spec.run,
+            MANY_MINIMUM,
+            1.0,
+            spec.description,
+            payload=spec.payload,
+            io=True,
+        ),
+    )
+    for spec in MANY_CASES
 )
 # The subprocess and name-resolution benchmarks (not I/O echo cases: no client process).
 CASES.update(

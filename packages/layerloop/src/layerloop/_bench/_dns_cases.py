@@ -56,14 +56,16 @@ _RESOLV_CONF = "nameserver 127.0.0.1\noptions attempts:2 timeout:2\n"
 
 
 def _namespace_problem() -> str | None:
-    if not sys.platform.startswith("linux"):
+    """Why the DNS benchmarks cannot run here, or ``None``."""
+    if sys.platform != "linux":
         return "glibc's resolver is pointed at the bench server in a Linux network namespace"
-    if os.geteuid() != 0:
-        return "a private network namespace (unshare -m -n) and port 53 need root"
-    for tool in ("unshare", "mount", "ip"):
-        if shutil.which(tool) is None:
-            return f"the {tool} command is not installed"
-    return None
+    else:
+        if os.geteuid() != 0:
+            return "a private network namespace (unshare -m -n) and port 53 need root"
+        for tool in ("unshare", "mount", "ip"):
+            if shutil.which(tool) is None:
+                return f"the {tool} command is not installed"
+        return None
 
 
 def _loop_kind(loop: asyncio.AbstractEventLoop) -> str:
@@ -148,6 +150,10 @@ def _make_loop(kind: str, resolver: str) -> asyncio.AbstractEventLoop:
             chosen = layerloop_dns.CaresResolver(servers=["127.0.0.1:53"])
         except ImportError as exc:
             raise CaseUnavailable(str(exc)) from None
+        # The figure must be c-ares's, not its threaded fallback's.
+        if not chosen.answers_by_dns("h0.bench.test", 443, 0, socket.SOCK_STREAM, 0, 0):
+            chosen.close()
+            raise RuntimeError("CaresResolver would hand the bench names to its fallback")
     else:
         chosen = layerloop_dns.ThreadedResolver()
     return layerloop.new_event_loop(backend, resolver=chosen)

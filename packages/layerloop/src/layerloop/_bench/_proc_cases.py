@@ -30,6 +30,9 @@ Result = tuple[int, float]
 #: (name, run, minimum operations, target vs asyncio, description, payload bytes per op)
 CaseSpec = tuple[str, Callable[[asyncio.AbstractEventLoop, int], Result], int, float, str, int]
 
+#: Fewest spawns in one run: the harness sizes a run from its first one, and a process's
+#: first spawns are slower than the rest.
+SPAWN_MINIMUM = 20
 #: Bytes per operation of the ``cat`` benchmark, and per write.
 MIB = 1 << 20
 #: Fewest MiB in one ``cat`` run: shorter runs are dominated by the pipes' warm-up.
@@ -100,7 +103,7 @@ PROCESS_CASES: list[CaseSpec] = [
     (
         "subprocess_spawn",
         subprocess_spawn,
-        1,
+        SPAWN_MINIMUM,
         1.0,
         "create_subprocess_exec('true') + wait(), one at a time",
         0,
