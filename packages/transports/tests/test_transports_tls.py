@@ -772,15 +772,19 @@ async def _renegotiation_by_server(
     returns once the server's renegotiation call has returned."""
     with certs.cert.private_key_and_cert_chain_pem.tempfile() as pem:
         peer = _OpenSSLPeer("s_server", "-accept", "127.0.0.1:0", "-cert", pem, "-tls1_2", "-state")
-        port = int((await peer.wait_for(r"ACCEPT 127\.0\.0\.1:(\d+)")).group(1))
-        transport, client = await loop.create_connection(
-            Recorder, "127.0.0.1", port, ssl=client_context, server_hostname="localhost"
-        )
-    assert transport.get_extra_info("ssl_object").version() == "TLSv1.2"
-    transport.write(b"before\n")
-    await peer.wait_for("before\n")
-    peer.send(b"r\n")  # SSL_renegotiate + SSL_do_handshake: a HelloRequest
-    await peer.wait_for(r"SSL_do_handshake -> ")
+        try:
+            port = int((await peer.wait_for(r"ACCEPT 127\.0\.0\.1:(\d+)")).group(1))
+            transport, client = await loop.create_connection(
+                Recorder, "127.0.0.1", port, ssl=client_context, server_hostname="localhost"
+            )
+            assert transport.get_extra_info("ssl_object").version() == "TLSv1.2"
+            transport.write(b"before\n")
+            await peer.wait_for("before\n")
+            peer.send(b"r\n")  # SSL_renegotiate + SSL_do_handshake: a HelloRequest
+            await peer.wait_for(r"SSL_do_handshake -> ")
+        except BaseException:
+            peer.close()
+            raise
     return peer, transport, client
 
 

@@ -115,8 +115,10 @@ if sys.platform == "linux" and (TYPE_CHECKING or hasattr(select, "epoll")):
                 seconds = MAX_TIMEOUT
             elif timeout > 0:
                 seconds = timeout
-            else:
+            elif self._wake_pending or self._readers or self._writers:
                 seconds = 0.0
+            else:
+                return  # no watch and no wakeup written: nothing to ask the kernel
             try:
                 events = self._epoll_wait(seconds, len(self._readers) + len(self._writers) + 1)
             except InterruptedError:

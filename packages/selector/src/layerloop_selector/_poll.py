@@ -89,8 +89,10 @@ if sys.platform != "win32" and (TYPE_CHECKING or hasattr(select, "poll")):
                 ms = _MAX_MS
             elif timeout > 0:
                 ms = _ceil(timeout * 1000.0)
-            else:
+            elif self._wake_pending or self._readers or self._writers:
                 ms = 0
+            else:
+                return  # no watch and no wakeup written: nothing to ask the kernel
             try:
                 events = self._poll_wait(ms)
             except InterruptedError:

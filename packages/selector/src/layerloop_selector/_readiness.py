@@ -59,7 +59,13 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar, TypeVarTuple
 
 from layerloop_core.abc import Address, BackendKind, DatagramOwner, Enqueue, FileLike, StreamOwner
 
-from ._streams import ReadinessConnect, ReadinessDatagram, ReadinessListener, ReadinessStream
+from ._streams import (
+    InternalHandle,
+    ReadinessConnect,
+    ReadinessDatagram,
+    ReadinessListener,
+    ReadinessStream,
+)
 
 __all__ = ["MAX_TIMEOUT", "READ", "WRITE", "ReadinessBackend", "UnavailableBackend"]
 
@@ -152,8 +158,7 @@ class ReadinessBackend:
         for watch in watches:
             # Futures of sock_* operations are left pending: the loop is closing and
             # can no longer run their callbacks.
-            if isinstance(watch, _Handle):
-                watch.cancel()
+            _cancel_foreign(watch)
         try:
             self._close_kernel()
         finally:
@@ -190,6 +195,12 @@ class ReadinessBackend:
     # returning, and whatever the caller published before calling wakeup() is seen by the
     # loop after poll returns.  Clearing before draining would not be safe: the drain
     # could eat the racing write and leave the flag set with nothing to read.
+    #
+    # Hence: while the flag is clear the channel is empty (only the wakeup() that set the
+    # flag writes, and poll clears it only after draining what that write put in).  A
+    # poll with a zero timeout, an empty registry and the flag clear therefore has
+    # nothing to learn from the kernel and returns without a system call: the common
+    # case of a loop running only callbacks and tasks.
 
     def _open_wakeup(self) -> None:
         if sys.platform == "linux":
@@ -263,8 +274,7 @@ class ReadinessBackend:
         if watch is None:
             return False
         self._unset_reader(fd)
-        if isinstance(watch, _Handle):
-            watch.cancel()
+        _cancel_foreign(watch)
         return True
 
     def remove_writer(self, fd: int) -> bool:
@@ -273,8 +283,7 @@ class ReadinessBackend:
         if watch is None:
             return False
         self._unset_writer(fd)
-        if isinstance(watch, _Handle):
-            watch.cancel()
+        _cancel_foreign(watch)
         return True
 
     def _set_reader(self, fd: int, watch: Watch) -> None:
@@ -288,8 +297,8 @@ class ReadinessBackend:
             except BaseException:
                 del readers[fd]
                 raise
-        elif old is not watch and isinstance(old, _Handle):
-            old.cancel()
+        elif old is not watch:
+            _cancel_foreign(old)
 
     def _set_writer(self, fd: int, watch: Watch) -> None:
         writers = self._writers
@@ -302,8 +311,8 @@ class ReadinessBackend:
             except BaseException:
                 del writers[fd]
                 raise
-        elif old is not watch and isinstance(old, _Handle):
-            old.cancel()
+        elif old is not watch:
+            _cancel_foreign(old)
 
     def _unset_reader(self, fd: int) -> None:
         del self._readers[fd]
@@ -366,35 +375,47 @@ class ReadinessBackend:
     def _dispatch_masks(self, events: list[tuple[int, int]], rbits: int, wbits: int) -> None:
         """Dispatch ``(fd, mask)`` pairs as epoll and poll report them: a mask that
         intersects *rbits* makes the reader ready, one that intersects *wbits* the writer
-        (error and hang-up bits are in both: they make every waiter look)."""
+        (error and hang-up bits are in both: they make every waiter look).
+
+        Per event on the hot path (a stream's own handle ready in one direction): one
+        registry lookup, one class test, one enqueue.  The wakeup channel is never in
+        the registry, so it is looked for only among fds without a reader."""
         readers = self._readers
         writers = self._writers
         enqueue = self._enqueue
         wake = self._wake_fd
         for fd, mask in events:
-            if fd == wake:
+            reader = readers.get(fd)
+            if reader is not None:
+                if mask & rbits:
+                    if reader.__class__ is InternalHandle:
+                        enqueue(reader)
+                    elif isinstance(reader, _Handle):
+                        if reader.cancelled():
+                            self._unset_reader(fd)
+                        else:
+                            enqueue(reader)
+                    elif not reader.done():
+                        reader.set_result(None)
+                if not mask & wbits:
+                    continue
+            elif fd == wake:
                 self._drain_wakeup()
                 continue
-            reader = readers.get(fd)
-            if reader is not None and mask & rbits:
-                if isinstance(reader, _Handle):
-                    if reader.cancelled():
-                        self._unset_reader(fd)
-                    else:
-                        enqueue(reader)
-                elif not reader.done():
-                    reader.set_result(None)
             writer = writers.get(fd)
-            if writer is not None and mask & wbits:
-                if isinstance(writer, _Handle):
+            if writer is None:
+                if reader is None:
+                    self._stray(fd)
+            elif mask & wbits:
+                if writer.__class__ is InternalHandle:
+                    enqueue(writer)
+                elif isinstance(writer, _Handle):
                     if writer.cancelled():
                         self._unset_writer(fd)
                     else:
                         enqueue(writer)
                 elif not writer.done():
                     writer.set_result(None)
-            if reader is None and writer is None:
-                self._stray(fd)
 
     def _fire(self, fd: int, table: dict[int, Watch]) -> None:
         """One ready direction of one fd, for backends that report them separately."""
@@ -712,6 +733,14 @@ def _accept(sock: socket.socket) -> tuple[socket.socket, Address]:
 
 def _sendto(sock: socket.socket, data: Any, address: Address) -> int:
     return sock.sendto(data, address)
+
+
+def _cancel_foreign(watch: Watch) -> None:
+    """Cancel a watch the registry no longer holds, if it is a handle given to
+    ``add_reader``/``add_writer``: an :class:`InternalHandle` is never cancelled (see its
+    docstring), and a ``sock_*`` future is settled by its own operation."""
+    if watch.__class__ is not InternalHandle and isinstance(watch, _Handle):
+        watch.cancel()
 
 
 def _not_attached(handle: asyncio.Handle) -> None:

@@ -7,6 +7,8 @@ Some facts about select
   from our lists on every call; the kernel scans them and overwrites them with the ready
   subset.  There is no kernel-side registration, so adding or removing a watch costs no
   system call, and a wait costs O(highest fd) on POSIX and O(watched sockets) on Windows.
+  The fd lists themselves are kept up to date by ``_watch`` (on every transition of a
+  direction between watched and not watched), so a poll passes them as they are.
 
 * ``FD_SETSIZE``.  On POSIX an ``fd_set`` is a fixed bitmap of ``FD_SETSIZE`` bits
   (1024 on Linux and macOS), and an fd numbered 1024 or more cannot be represented at
@@ -47,7 +49,8 @@ import select
 import sys
 from typing import Final
 
-from ._readiness import MAX_TIMEOUT, READ, ReadinessBackend
+from ._readiness import MAX_TIMEOUT, READ, WRITE, ReadinessBackend
+from ._streams import InternalHandle
 
 __all__ = ["SelectBackend"]
 
@@ -61,15 +64,24 @@ else:
     FD_SETSIZE: Final = 1024
 
 _select = select.select
+#: The exceptional set on POSIX: always empty (see above).
+_NO_FDS: Final[list[int]] = []
 
 
 class SelectBackend(ReadinessBackend):
     """Readiness backend over ``select``: available everywhere, limited to fds below
     ``FD_SETSIZE`` (1024) on POSIX and to 512 sockets per direction on Windows."""
 
-    __slots__ = ()
+    __slots__ = ("_rlist", "_wlist")
 
     name = "select"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # What select() is given: the fds with a reader (after the wakeup channel) and
+        # those with a writer, equal to the registry at every poll (see _watch).
+        self._rlist: list[int] = [self._wake_fd]
+        self._wlist: list[int] = []
 
     def poll(self, timeout: float | None) -> None:
         """Wait for at most *timeout* seconds and dispatch what became ready."""
@@ -80,22 +92,19 @@ class SelectBackend(ReadinessBackend):
             seconds = MAX_TIMEOUT
         elif timeout > 0:
             seconds = timeout
-        else:
+        elif self._wake_pending or self._readers or self._writers:
             seconds = 0.0
-        readers = self._readers
-        writers = self._writers
-        wake = self._wake_fd
-        rlist = list(readers)
-        rlist.append(wake)
-        wlist = list(writers)
+        else:
+            return  # no watch and no wakeup written: nothing to ask the kernel
+        wlist = self._wlist
         try:
             if sys.platform == "win32":
-                rready, wready, failed = _select(rlist, wlist, wlist, seconds)
+                rready, wready, failed = _select(self._rlist, wlist, wlist, seconds)
                 for fd in failed:
                     if fd not in wready:
                         wready.append(fd)
             else:
-                rready, wready, _ = _select(rlist, wlist, [], seconds)
+                rready, wready, _ = _select(self._rlist, wlist, _NO_FDS, seconds)
         except InterruptedError:
             return
         except OSError as exc:
@@ -103,31 +112,52 @@ class SelectBackend(ReadinessBackend):
                 self._report_closed()
                 return
             raise
-        fire = self._fire
-        for fd in rready:
-            if fd == wake:
-                self._drain_wakeup()
-            else:
-                fire(fd, readers)
-        for fd in wready:
-            fire(fd, writers)
+        # A stream's own handle is enqueued here; other watches (add_reader handles,
+        # sock_* futures) take the general path.
+        enqueue = self._enqueue
+        if rready:
+            readers = self._readers
+            for fd in rready:
+                watch = readers.get(fd)
+                if watch.__class__ is InternalHandle:
+                    enqueue(watch)
+                elif watch is not None:
+                    self._fire(fd, readers)
+                elif fd == self._wake_fd:
+                    self._drain_wakeup()
+        if wready:
+            writers = self._writers
+            for fd in wready:
+                watch = writers.get(fd)
+                if watch.__class__ is InternalHandle:
+                    enqueue(watch)
+                elif watch is not None:
+                    self._fire(fd, writers)
 
     def _watch(self, fd: int, old: int, new: int) -> None:
         added = new & ~old
-        if not added:
-            return  # no kernel state to remove
-        if sys.platform == "win32":
-            # The readers' set also carries the wakeup socket.
-            count = len(self._readers) + 1 if added & READ else len(self._writers)
-            if count > FD_SETSIZE:
+        if added:
+            if sys.platform == "win32":
+                # The readers' set also carries the wakeup socket.
+                count = len(self._readers) + 1 if added & READ else len(self._writers)
+                if count > FD_SETSIZE:
+                    raise ValueError(
+                        f"too many sockets for select() (at most {FD_SETSIZE} per direction)"
+                    )
+            elif fd >= FD_SETSIZE:
                 raise ValueError(
-                    f"too many sockets for select() (at most {FD_SETSIZE} per direction)"
+                    f"file descriptor {fd} is out of range for select() (FD_SETSIZE is "
+                    f"{FD_SETSIZE}); use the epoll, kqueue or poll backend"
                 )
-        elif fd >= FD_SETSIZE:
-            raise ValueError(
-                f"file descriptor {fd} is out of range for select() (FD_SETSIZE is "
-                f"{FD_SETSIZE}); use the epoll, kqueue or poll backend"
-            )
+        # Only now, when nothing can fail any more, edit the lists.
+        if added & READ:
+            self._rlist.append(fd)
+        elif old & ~new & READ:
+            self._rlist.remove(fd)
+        if added & WRITE:
+            self._wlist.append(fd)
+        elif old & ~new & WRITE:
+            self._wlist.remove(fd)
 
     def _report_closed(self) -> None:
         """select() refused a closed fd: find the closed ones and report them ready."""

@@ -59,10 +59,28 @@ if sys.platform != "win32":
 if TYPE_CHECKING:
     from ._readiness import ReadinessBackend
 
-__all__ = ["ReadinessConnect", "ReadinessDatagram", "ReadinessListener", "ReadinessStream"]
+__all__ = [
+    "InternalHandle",
+    "ReadinessConnect",
+    "ReadinessDatagram",
+    "ReadinessListener",
+    "ReadinessStream",
+]
 
 _RETRY: Final = (BlockingIOError, InterruptedError)
-_Handle = asyncio.Handle
+
+
+class InternalHandle(asyncio.Handle):
+    """The watch handle of a stream, listener, connect or datagram endpoint.
+
+    Made once per object and reused for its life.  Nothing ever cancels one: only its
+    object adds and drops it, and the registry (``remove_reader``, a replacing watch,
+    ``close``) cancels foreign handles only.  So ``poll`` enqueues it without asking
+    whether it was cancelled: its class says it was not.
+    """
+
+    __slots__ = ()
+
 
 #: What the writing side of a stream is doing.
 _IDLE: Final = 0
@@ -188,8 +206,8 @@ class ReadinessStream:
             self._readinto = self._eof_on_ready if _write_only(fd) else self._fd_readinto
             self._send = self._fd_write
             self._sendv = self._fd_writev
-        self._read_handle = _Handle(self._on_readable, (), loop)
-        self._write_handle = _Handle(self._on_writable, (), loop)
+        self._read_handle = InternalHandle(self._on_readable, (), loop)
+        self._write_handle = InternalHandle(self._on_writable, (), loop)
         self._reading = False
         self._closed = False
         # Writing side: _wstate says what is outstanding; _wwatch whether the writable
@@ -579,7 +597,7 @@ class ReadinessListener:
         self._fd = sock.fileno()
         self._on_accept = on_accept
         self._backlog = max(1, backlog)
-        self._handle = _Handle(self._on_readable, (), loop)
+        self._handle = InternalHandle(self._on_readable, (), loop)
         self._accepting = False
         self._closed = False
         self.resume()
@@ -648,7 +666,7 @@ class ReadinessConnect:
         self._fd = sock.fileno()
         self._address = address
         self._done: Callable[[BaseException | None], None] | None = done
-        self._handle = _Handle(self._on_writable, (), loop)
+        self._handle = InternalHandle(self._on_writable, (), loop)
         self._waiting = False
 
     def _start(self) -> None:
@@ -723,8 +741,8 @@ class ReadinessDatagram:
         # shrink) an n-byte object per datagram.
         self._buffer = bytearray(DATAGRAM_BUFFER)
         self._view = memoryview(self._buffer)
-        self._read_handle = _Handle(self._on_readable, (), loop)
-        self._write_handle = _Handle(self._on_writable, (), loop)
+        self._read_handle = InternalHandle(self._on_readable, (), loop)
+        self._write_handle = InternalHandle(self._on_writable, (), loop)
         self._receiving = False
         self._closed = False
         self._wwatch = False
