@@ -9,7 +9,10 @@ Sessions (``nox -l`` lists them; ``nox`` runs all but ``bench``):
 ``lint``         ruff check over the whole tree
 ``typecheck``    mypy --strict over every package (-p), for linux, darwin and win32
 ``tests-3.X``    each package's tests/ against editable installs of all packages
-``integration-3.X``  tests-integration/ against the assembled loop
+``integration-3.X``  tests-integration/ against the assembled loop, on every installed
+                 backend (io_uring too: CPython's bound tests on it on one Python only)
+``integration-uring-3.X``  CPython's bound tests (and the rest) on io_uring alone, on
+                 every Python (not default)
 ``wheels``       tox -c tools/tox.ini: each package's wheel alone with its declared deps
 ``docs``         the Sphinx site, warnings are errors
 ``demo``         python -m layerloop demo
@@ -141,16 +144,19 @@ def _report_path(session: nox.Session, label: str) -> Path:
     return path
 
 
-def _pytest(session: nox.Session, directory: Path, label: str) -> bool:
-    """pytest over ``directory``; True on success.  An empty test directory passes with a
-    message (exit 5 is accepted only then); a failure is reported and the caller goes on."""
+def _pytest(session: nox.Session, directory: Path, label: str, *args: str) -> bool:
+    """pytest over ``directory`` (with ``args`` before the session's own); True on
+    success.  An empty test directory passes with a message (exit 5 is accepted only
+    then); a failure is reported and the caller goes on."""
     rel = directory.relative_to(ROOT)
     if not has_test_files(directory):
         session.warn(f"{rel}: no test files yet, nothing to run")
         return True
     report = _report_path(session, label)
     try:
-        session.run("pytest", str(rel), *PYTEST_ARGS, f"--junitxml={report}", *session.posargs)
+        session.run(
+            "pytest", str(rel), *PYTEST_ARGS, f"--junitxml={report}", *args, *session.posargs
+        )
     except nox.command.CommandFailed:
         if not report.exists():
             write_crash_report(report, f"{session.name} {rel}")
@@ -233,9 +239,35 @@ def tests(session: nox.Session) -> None:
         session.error(f"tests failed in: {', '.join(failed)}")
 
 
+#: The one Python whose default integration run binds CPython's tests to io_uring too.
+#: Every other suite of tests-integration/ (layerloop-testing's, the real libraries, the
+#: harness's own) and every package's tests run on io_uring on every Python; CPython's
+#: bound tests on a fourth backend would add about a quarter to each integration
+#: session, so the default run gives them to the newest Python only and
+#: ``nox -s integration-uring`` runs them on every Python.
+URING_CPYTHON_PYTHON = AVAILABLE[-1] if AVAILABLE else SUPPORTED[-1]
+
+
 @nox.session(python=list(SUPPORTED))
 def integration(session: nox.Session) -> None:
     """tests-integration/: the assembled loop, conformance suites, CPython's tests."""
+    _integration_env(session)
+    if session.python != URING_CPYTHON_PYTHON:
+        session.env["LAYERLOOP_IT_CPYTHON_SKIP_BACKENDS"] = "uring"
+    if not _pytest(session, INTEGRATION, "integration"):
+        session.error("integration tests failed")
+
+
+@nox.session(name="integration-uring", python=list(SUPPORTED))
+def integration_uring(session: nox.Session) -> None:
+    """tests-integration/ on io_uring only (``-k uring``), CPython's bound tests included,
+    on every Python: what the default run leaves to one Python (not default)."""
+    _integration_env(session)
+    if not _pytest(session, INTEGRATION, "integration-uring", "-k", "uring"):
+        session.error("integration tests on io_uring failed")
+
+
+def _integration_env(session: nox.Session) -> None:
     pkgs = _packages()
     extra = INTEGRATION / "requirements.txt"  # third-party libraries the scenarios drive
     more = ["-r", str(extra)] if extra.is_file() else []
@@ -247,8 +279,6 @@ def integration(session: nox.Session) -> None:
     services = ROOT / "tools" / "services.py"
     session.run("python", str(services), "install", "postgresql", "redis", success_codes=[0, 1])
     session.env["LAYERLOOP_SERVICES_INSTALL"] = "0"  # done above: the fixtures only start them
-    if not _pytest(session, INTEGRATION, "integration"):
-        session.error("integration tests failed")
 
 
 @nox.session(python=TOOLS_PYTHON)

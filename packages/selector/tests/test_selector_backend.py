@@ -366,6 +366,75 @@ def test_select_refuses_fds_beyond_fd_setsize(backend_enqueued: Enqueued) -> Non
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def test_select_is_given_exactly_the_watched_fds(
+    backend_enqueued: Enqueued, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fd lists are kept up to date by the watch transitions rather than built per
+    poll: after every kind of change they must equal the registry."""
+    backend = BACKEND_CLASSES["select"]()
+    backend.attach(StandInLoop(), backend_enqueued.append)
+    given: list[tuple[set[int], set[int]]] = []
+
+    def fake_select(r: Any, w: Any, x: Any, timeout: float | None) -> Any:
+        given.append((set(r), set(w)))
+        return [], [], []
+
+    monkeypatch.setattr(select_module, "_select", fake_select)
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        fds = [b.fileno() for _, b in pairs]
+        wake = backend._wake_fd
+
+        def given_now() -> tuple[set[int], set[int]]:
+            backend.poll(0)
+            return given[-1]
+
+        backend.add_reader(fds[0], make_handle())
+        backend.add_reader(fds[1], make_handle())
+        backend.add_writer(fds[1], make_handle())
+        backend.add_reader(fds[1], make_handle())  # a replacement: no transition
+        assert given_now() == ({wake, fds[0], fds[1]}, {fds[1]})
+        backend.remove_reader(fds[1])
+        assert given_now() == ({wake, fds[0]}, {fds[1]})
+        backend.add_writer(fds[2], make_handle())
+        backend.remove_writer(fds[1])
+        assert given_now() == ({wake, fds[0]}, {fds[2]})
+        with pytest.raises(ValueError, match="FD_SETSIZE"):
+            backend._watch(4096, 0, readiness.READ)  # refused: the lists are unchanged
+        assert given_now() == ({wake, fds[0]}, {fds[2]})
+        backend.remove_reader(fds[0])
+        backend.remove_writer(fds[2])
+        given.clear()
+        backend.poll(0.001)
+        assert given == [({wake}, set())]
+    finally:
+        backend.close()
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+def test_internal_handles_are_enqueued_and_never_cancelled(
+    backend: Any, backend_enqueued: Enqueued, sockpair: Any
+) -> None:
+    """A stream's own handle is dispatched without asking whether it was cancelled, so
+    nothing in the registry may cancel one: not a removal, not a replacement."""
+    a, b = sockpair
+    fd = b.fileno()
+    own = readiness.InternalHandle(print, (), StandInLoop())  # type: ignore[arg-type]
+    backend._set_reader(fd, own)
+    backend._set_writer(fd, own)
+    a.send(b"x")
+    backend.poll(0)
+    assert backend_enqueued == [own, own]
+    backend.add_reader(fd, make_handle())  # replaces it
+    assert backend.remove_writer(fd) is True
+    assert not own.cancelled()
+    backend._set_reader(fd, own)
+    backend.close()
+    assert not own.cancelled()
+
+
 @pytest.mark.parametrize("name", [n for n in ("epoll", "poll") if n in AVAILABLE])
 def test_epoll_and_poll_watch_fds_beyond_1024(name: str, backend_enqueued: Enqueued) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -541,14 +610,40 @@ def _record_wait_argument(backend: Any, monkeypatch: pytest.MonkeyPatch) -> list
 def test_timeout_conversion(
     backend: Any,
     monkeypatch: pytest.MonkeyPatch,
+    sockpair: Any,
     timeout: float | None,
     expected: dict[str, Any],
 ) -> None:
+    # A watch, so that a zero timeout asks the kernel too (see the next test).
+    backend.add_reader(sockpair[1].fileno(), make_handle())
     seen = _record_wait_argument(backend, monkeypatch)
     backend.poll(timeout)
     want = expected[backend.name]
     assert seen == [want]
     assert type(seen[0]) is type(want)
+
+
+def test_a_zero_timeout_asks_the_kernel_only_when_it_may_have_something_to_report(
+    backend: Any, monkeypatch: pytest.MonkeyPatch, backend_enqueued: Enqueued, sockpair: Any
+) -> None:
+    seen = _record_wait_argument(backend, monkeypatch)
+    backend.poll(0.0)
+    backend.poll(-1.0)
+    assert seen == []  # nothing watched, no wakeup written: no system call
+    backend.poll(0.001)
+    assert len(seen) == 1  # a real wait always waits
+    backend.wakeup()
+    backend.poll(0.0)
+    assert len(seen) == 2  # the wakeup channel must be drained
+    monkeypatch.undo()
+    backend.poll(0.0)  # drains for real
+    assert not backend._wake_pending
+    a, b = sockpair
+    handle = make_handle()
+    backend.add_reader(b.fileno(), handle)
+    a.send(b"x")
+    backend.poll(0.0)
+    assert backend_enqueued == [handle]
 
 
 def test_a_short_timeout_is_never_cut_short(backend: Any) -> None:

@@ -76,7 +76,7 @@ def test_set_protocol_with_a_read_in_flight(
         errors = errors_to(loop)
         ours, peer = socket.socketpair()
         peer.settimeout(5)
-        first = _make(before)
+        first: Any = _make(before)
         transport, _ = await loop.create_connection(lambda: first, sock=ours)
         try:
             peer.sendall(FIRST)
@@ -84,9 +84,9 @@ def test_set_protocol_with_a_read_in_flight(
             # The transport keeps reading: on a completion backend the next receive
             # is in flight now, into the buffer lent for `first`.
             await asyncio.sleep(0.05)
-            second = _make(after)
+            second: Any = _make(after)
+            lost_by_second: list[BaseException | None] = second.lost
             transport.set_protocol(second)
-            assert transport.get_protocol() is second
             peer.sendall(SECOND)
             await asyncio.wait_for(second.wait_for_bytes(len(SECOND)), 5)
             await asyncio.sleep(0.05)  # nothing more may arrive
@@ -94,11 +94,13 @@ def test_set_protocol_with_a_read_in_flight(
             assert bytes(second.data) == SECOND
             assert errors == []
             assert not transport.is_closing()
+            assert transport.get_protocol() is second
         finally:
             transport.close()
             peer.close()
         await asyncio.sleep(0.01)
-        assert second.lost == [None]
+        assert lost_by_second == [None]
         assert first.lost == []
+        assert transport.get_protocol() is None  # as in CPython, once the connection is lost
 
     loop.run_until_complete(main())

@@ -189,15 +189,25 @@ def _enter_private_resolver() -> subprocess.Popen[bytes]:
         conf.write(_RESOLV_CONF)
     subprocess.run(["mount", "--bind", conf.name, "/etc/resolv.conf"], check=True)
     os.unlink(conf.name)  # the mount keeps the file alive
+    # Its stdin stays open as long as this process lives: the server exits at its end.
     server = subprocess.Popen(
-        [sys.executable, "-I", SERVER, "127.0.0.1", "53"], stdout=subprocess.PIPE
+        [sys.executable, "-I", SERVER, "127.0.0.1", "53"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     assert server.stdout is not None
     if server.stdout.readline().strip() != b"ready":
-        server.kill()
-        server.wait()
+        _stop(server)
         raise RuntimeError("the bench DNS server did not start")
     return server
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.kill()
+    server.wait()
+    for stream in (server.stdin, server.stdout):
+        if stream is not None:
+            stream.close()
 
 
 def main(argv: list[str]) -> int:
@@ -214,8 +224,7 @@ def main(argv: list[str]) -> int:
         finally:
             loop.close()
     finally:
-        server.kill()
-        server.wait()
+        _stop(server)
     print(json.dumps({"ops": int(count), "seconds": seconds}))
     return 0
 

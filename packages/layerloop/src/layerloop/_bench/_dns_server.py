@@ -6,16 +6,19 @@ loop under test shares no interpreter with it.  Every loop's lookups meet the sa
 It answers every ``A`` question with one record, ``192.0.2.1``, with a TTL of 0 (so no
 caching resolver may keep it), every other question with an empty NOERROR answer (for
 ``AAAA``: the name exists without IPv6 addresses), one datagram at a time on a blocking
-UDP socket.  It writes ``ready`` to stdout once bound and serves until killed.  The
+UDP socket.  It writes ``ready`` to stdout once bound and serves until killed or until
+its stdin reaches end of file (its parent died without killing it).  The
 benchmarks also ask a distinct name per lookup, so no cache could help even without
 the TTL.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import sys
+import threading
 
 #: The address every A question is answered with (TEST-NET-1, RFC 5737).
 ANSWER = "192.0.2.1"
@@ -51,7 +54,13 @@ def _reply(query: bytes) -> bytes | None:
     return reply + _A_RECORD if answers else reply
 
 
+def _exit_at_end_of_stdin() -> None:
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
 def serve(host: str, port: int) -> None:
+    threading.Thread(target=_exit_at_end_of_stdin, daemon=True).start()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         sock.bind((host, port))
