@@ -531,7 +531,9 @@ def check(root: Path = REPO_ROOT, packages: Sequence[Package] | None = None) -> 
     index = _Index(pkgs)
     out: list[Violation] = []
     for pkg in pkgs:
-        runtime = frozenset({pkg.key, *pkg.layer_deps})
+        # An extra's layerloop distributions count as declared: the package imports them
+        # only when installed (``layerloop[uring]`` -> layerloop_proactor, guarded).
+        runtime = frozenset({pkg.key, *(r.key for r in pkg.all_layer_requirements)})
         src_root = pkg.path / "src"
         out.extend(_check_init(index, pkg))
         for path in _py_files(pkg.src_dir):

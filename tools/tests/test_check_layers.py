@@ -69,6 +69,25 @@ def test_the_message_names_the_package_and_its_declared_dependencies(repo: FakeR
     assert "layerloop_selector" in text and "layerloop-core" in text
 
 
+def test_a_layer_named_by_an_extra_may_be_imported(repo: FakeRepo) -> None:
+    # layerloop[uring] -> layerloop_proactor: imported (guarded) only when installed.
+    repo.package("proactor", deps=["layerloop-core>=0.1,<1"], exports=["UringBackend"])
+    repo.package(
+        "layerloop",
+        deps=["layerloop-core==0.1.0"],
+        exports=["run"],
+        optional={"uring": ["layerloop-proactor==0.1.0"]},
+        modules={"_loop.py": "from layerloop_proactor import UringBackend\n"},
+    )
+    repo.package(
+        "dns",
+        deps=["layerloop-core>=0.1,<1"],
+        exports=["ThreadedResolver"],
+        modules={"_x.py": "from layerloop_proactor import UringBackend\n"},
+    )
+    assert [(c[0], c[1]) for c in codes(repo)] == [("LL001", "packages/dns/src/layerloop_dns/_x.py")]
+
+
 def test_a_package_tests_may_import_its_test_group_only(repo: FakeRepo) -> None:
     repo.package("testing", deps=["layerloop-core>=0.1,<1"], exports=["Suite"])
     repo.package(
