@@ -313,7 +313,7 @@ def test_tls_transport_takes_the_fallback(
 
 def test_abort_during_sendfile(loop: asyncio.AbstractEventLoop, big_file: IO[bytes]) -> None:
     async def main() -> None:
-        server, transport, client, _ = await _pair(loop, PausedReader)
+        server, transport, client, peer = await _pair(loop, PausedReader)
         errors: list[dict[str, Any]] = []
         loop.set_exception_handler(lambda _loop, context: errors.append(context))
         task = asyncio.ensure_future(loop.sendfile(transport, big_file))
@@ -324,6 +324,7 @@ def test_abort_during_sendfile(loop: asyncio.AbstractEventLoop, big_file: IO[byt
         await client.closed
         assert errors == []
         assert 0 < big_file.tell() < BIG_SIZE
+        peer.transport.abort()
         server.close()
         await server.wait_closed()
 
