@@ -344,3 +344,53 @@ def test_scenarios_under_dev_mode() -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Fatal Python error" not in proc.stderr
+
+
+class ReleasingOwner(Owner):
+    """Lends a fresh view per read, releases it as soon as the read is reported, and
+    resizes its buffer in between (as a BufferedProtocol may)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: memoryview | None = None
+
+    def get_read_buffer(self, size_hint: int) -> memoryview:
+        self.view = super().get_read_buffer(size_hint)
+        return self.view
+
+    def read_done(self, nbytes: int) -> None:
+        super().read_done(nbytes)
+        assert self.view is not None and self.buffer is not None
+        self.view.release()
+        self.view = None
+        # The finished read's pin is gone: the buffer may move.  The next read (asked
+        # for after this returns) pins the moved buffer afresh.
+        self.buffer.extend(b"\0" * 64)
+
+
+def test_read_pin_outlives_the_lenders_view_and_ends_with_the_read(loop: EventLoop) -> None:
+    backend = loop.backend
+    assert isinstance(backend, UringBackend)
+    a, b = pair()
+    owner = ReleasingOwner()
+    stream = backend.open_stream(a, owner)
+    stream.start_reading()
+    b.send(b"one")
+    run_briefly(loop)
+    # The RECV of the second read is in flight into a view the owner still holds.
+    assert owner.events == [b"one"]
+    view, buffer = owner.view, owner.buffer
+    assert view is not None and buffer is not None
+    view.release()  # the lender lets go of its view: the kernel's pin holds on
+    with pytest.raises(BufferError):
+        buffer.extend(b"z")
+    b.send(b"two")
+    run_briefly(loop)
+    assert owner.events == [b"one", b"two"]  # landed in the (unmoved) buffer
+    assert len(owner.buffer or b"") == 64 * 3  # resized after each finished read
+    b.send(b"three")
+    run_briefly(loop)
+    assert owner.events == [b"one", b"two", b"three"]
+    stream.close(lambda: None)
+    run_briefly(loop)
+    b.close()

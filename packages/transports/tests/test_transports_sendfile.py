@@ -312,6 +312,12 @@ def test_tls_transport_takes_the_fallback(
 
 
 def test_abort_during_sendfile(loop: asyncio.AbstractEventLoop, big_file: IO[bytes]) -> None:
+    if not is_ours(loop):
+        pytest.skip(
+            "asyncio's sendfile never returns when its transport is aborted meanwhile "
+            "(measured on 3.11: the socket is closed under its pending write callback)"
+        )
+
     async def main() -> None:
         server, transport, client, peer = await _pair(loop, PausedReader)
         errors: list[dict[str, Any]] = []
