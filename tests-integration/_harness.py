@@ -9,7 +9,7 @@ imported by any layerloop package.
 
 How a CPython test ends up on our loop:
 
-* **Loop mixins** (``EventLoopTestsMixin``, ``BaseSockTestsMixin``, ``SockSendfileMixin``)
+* **Loop mixins** (``EventLoopTestsMixin``, ``BaseSockTestsMixin``, ``SendfileTestsBase``)
   are subclassed once per backend (:data:`BACKENDS`: every installed one, io_uring
   included) with ``create_event_loop`` returning our loop (:func:`bind_mixin`).
 * **Modules that ask asyncio for a loop** (``asyncio.new_event_loop()``,
@@ -28,8 +28,7 @@ How a CPython test ends up on our loop:
   while a test has it patched, so the assertions (positive and negative) are about
   what our loop logged.
 * Per-module rebindings replace helpers that build a mocked
-  ``BaseEventLoop`` (``test_runners.BaseTest.new_loop``) or a server transport
-  (``test_sendfile.SockSendfileMixin.prepare_socksendfile``) with equivalents on our
+  ``BaseEventLoop`` (``test_runners.BaseTest.new_loop``) with equivalents on our
   loop; the assertions of the tests are unchanged.
 
 Every loop created through :func:`new_loop` is recorded with the backend it was asked

@@ -49,14 +49,42 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 _CPYTHON_TEST_TIMEOUT = 20
 
 
+#: Differences of one backend from asyncio that are open bugs of that backend, not choices:
+#: ``(backend, "module.Class.test")`` (the class as CPython names it) -> the bug.  Each is a
+#: *strict* xfail: the test still runs, and once the bug is fixed it fails as XPASS until
+#: its entry goes.  An entry that matches no test of its collected module fails the run
+#: (no rot).
+KNOWN_BACKEND_BUGS: dict[tuple[str, str], str] = {
+    (backend, f"test_server.TestServer2.{test}"): (
+        "layerloop-proactor bug: closing a stream with a receive or a send in flight "
+        "reports connection_lost one or two loop iterations later than asyncio (the "
+        "cancel SQEs go to the kernel with the next iteration's io_uring_enter, and a "
+        "cancelled send is reported through the ready queue before the fd is closed), "
+        "so Server.wait_closed() is not done after the two sleep(0) this test allows"
+    )
+    for backend in ("uring",)
+    for test in ("test_close_clients", "test_abort_clients")
+}
+
+
+def _known_bug_applies(key: tuple[str, str]) -> bool:
+    backend, name = key
+    module, cls, test = name.split(".")
+    bound = backend in _harness.CPYTHON_BACKENDS and backend not in _harness.UNAVAILABLE
+    return bound and hasattr(getattr(_harness.cpython_module(module), cls, None), test)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run_excluded = os.environ.get("LAYERLOOP_IT_RUN_EXCLUDED") == "1"
     with_timeout = config.pluginmanager.hasplugin("timeout")
+    unmatched = {key for key in KNOWN_BACKEND_BUGS if _known_bug_applies(key)}
+    bound_modules: set[str] = set()
     for item in items:
         cls = getattr(item, "cls", None)
         module = getattr(cls, "layerloop_cpython_module", None)
         if cls is None or module is None:
             continue
+        bound_modules.add(module)
         if with_timeout:
             # SIGALRM (the tests run in the main thread): a hang fails this test only,
             # where the thread method would end the whole run.
@@ -70,6 +98,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = cpython_exclusions.reason_for(EXCLUSIONS, cls, item.name, module)
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
+            continue
+        backend = cls.layerloop_backend
+        key = (backend, f"{module}.{cls.__name__.removesuffix('_' + backend)}.{item.name}")
+        bug = KNOWN_BACKEND_BUGS.get(key)
+        if bug is not None:
+            unmatched.discard(key)
+            item.add_marker(pytest.mark.xfail(reason=bug, strict=True))
+    # Only where the module was collected in full: a run of other files, or with -k, is
+    # not a rot check.
+    unmatched = {key for key in unmatched if key[1].split(".")[0] in bound_modules}
+    if unmatched and not config.option.keyword and not run_excluded:
+        raise pytest.UsageError(
+            f"KNOWN_BACKEND_BUGS entries match no collected test: {sorted(unmatched)}"
+        )
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -6,7 +6,7 @@
 * the ``VIRTUAL_CLOCK`` entries are exactly the bound tests that call
   ``new_test_loop()`` with a time generator;
 * every reason is a real sentence, later-issue skips use exactly the agreed words, and
-  the temporary skips for features still being built start with "pending:";
+  no temporary ("pending:") skip is left: the transports issue has landed;
 * every CPython module the issue names is bound, the loop-sensitive ones once per
   selector backend.
 """
@@ -32,7 +32,7 @@ for _path in sorted(HERE.glob("test_cpython_*.py")):
         importlib.import_module(_path.stem)
 
 EXCLUSIONS = cpython_exclusions.load(_harness.PY)
-LATER_ISSUES = {cpython_exclusions.SUBPROCESS, *cpython_exclusions.PENDING}
+LATER_ISSUES = {cpython_exclusions.SUBPROCESS}
 
 #: What issues 2 and 3 require to run on layerloop (beyond these, test_futures2 and
 #: test_eager_task_factory are bound as well).
@@ -96,8 +96,9 @@ def test_reason_is_a_sentence(key: str) -> None:
 def test_later_issue_reasons_are_the_agreed_words() -> None:
     assert cpython_exclusions.SUBPROCESS == "needs subprocesses (later issue)"
     assert not hasattr(cpython_exclusions, "TRANSPORTS"), "the transports issue has landed"
-    for reason in cpython_exclusions.PENDING:
-        assert reason.startswith("pending: ") and len(reason.split()) >= 4, reason
+    assert not hasattr(cpython_exclusions, "PENDING"), "the transports issue has landed"
+    pending = {key: r for key, r in EXCLUSIONS.items() if r.lower().startswith("pending")}
+    assert not pending, f"temporary exclusions left: {sorted(pending)}"
 
 
 def _function_tree(func: object) -> ast.AST:

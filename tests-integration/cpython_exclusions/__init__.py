@@ -20,25 +20,6 @@ import importlib
 #: The skip reason for tests that need what later issues add.  Exactly these words.
 SUBPROCESS = "needs subprocesses (later issue)"
 
-# Features of issue 3 (transports) being built while the networking tests were bound.
-# TEMPORARY: each reason starts with "pending:" and names the feature; when the feature
-# lands its entries are removed (``LAYERLOOP_IT_RUN_EXCLUDED=1`` shows which now pass).
-PENDING_DATAGRAMS = "pending: datagram transports (create_datagram_endpoint)"
-PENDING_PIPES = "pending: pipe transports (connect_read_pipe, connect_write_pipe)"
-PENDING_SENDFILE = "pending: loop.sendfile on transports"
-PENDING_SENDFILE_TLS = "pending: loop.sendfile on transports, over TLS (ssl=)"
-PENDING_SENDFILE_DATAGRAMS = (
-    "pending: loop.sendfile on transports, refusing datagram transports (create_datagram_endpoint)"
-)
-#: Every temporary reason (``test_exclusions.py`` checks the "pending:" form).
-PENDING = (
-    PENDING_DATAGRAMS,
-    PENDING_PIPES,
-    PENDING_SENDFILE,
-    PENDING_SENDFILE_TLS,
-    PENDING_SENDFILE_DATAGRAMS,
-)
-
 # Tests of CPython's private internals or of its fake loop.  Each reason says what the
 # test depends on and, where the property it checks applies to any loop, where layerloop
 # checks that property instead.
@@ -96,6 +77,13 @@ SENDFILE_NATIVE_HOOK = (
     "replaces BaseEventLoop's private _sendfile_native hook on the loop instance with "
     "base_events' own to force the fallback; layerloop's loop.sendfile has no such hook "
     "(the fallback path runs in this mixin's _ssl_ tests: TLS transports always fall back)"
+)
+SENDFILE_MODE_PRIVATE = (
+    "hands loop.sendfile a Mock marked with the private _sendfile_compatible = "
+    "constants._SendfileMode.FALLBACK, which only BaseEventLoop.sendfile reads; layerloop "
+    "decides by the transport's class, and the rule (fallback=False on a transport that "
+    "can only fall back raises 'fallback is disabled ...') is packages/transports/tests "
+    "test_transports_sendfile.py::test_tls_transport_takes_the_fallback"
 )
 STDLIB_LOOP_BY_DESIGN = (
     "runs asyncio.run(loop_factory=asyncio.EventLoop) and asserts the loop is asyncio's "

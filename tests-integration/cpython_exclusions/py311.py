@@ -6,22 +6,15 @@ from . import (
     BASE_EVENTS_PRIVATE,
     IS_DEBUG_MODE_PATCH,
     MOCKED_BASE_EVENTS_SOCKET,
-    PENDING_DATAGRAMS,
-    PENDING_SENDFILE,
-    PENDING_SENDFILE_DATAGRAMS,
-    PENDING_SENDFILE_TLS,
     RUN_ONCE,
     SELF_PIPE,
+    SENDFILE_MODE_PRIVATE,
     SENDFILE_NATIVE_HOOK,
     TIMEOUT_ROUNDING,
     VIRTUAL_CLOCK,
 )
 
 EXCLUSIONS: dict[str, str] = {
-    # -- test_events.EventLoopTestsMixin: features still being built (TEMPORARY) --
-    "test_events.EventLoopTestsMixin.test_create_datagram_endpoint": PENDING_DATAGRAMS,
-    "test_events.EventLoopTestsMixin.test_create_datagram_endpoint_ipv6": PENDING_DATAGRAMS,
-    "test_events.EventLoopTestsMixin.test_create_datagram_endpoint_sock": PENDING_DATAGRAMS,
     # -- test_events.EventLoopTestsMixin: create_server internals of BaseEventLoop --
     "test_events.EventLoopTestsMixin.test_create_server_multiple_hosts_ipv4": MOCKED_BASE_EVENTS_SOCKET,  # noqa: E501
     "test_events.EventLoopTestsMixin.test_create_server_multiple_hosts_ipv6": MOCKED_BASE_EVENTS_SOCKET,  # noqa: E501
@@ -52,24 +45,11 @@ EXCLUSIONS: dict[str, str] = {
     "test_tasks.CoroutineGatherTests.test_issue46672": BASE_EVENTS_PRIVATE,
     # -- test_runners --
     "test_runners.RunTests.test_asyncio_run_debug": IS_DEBUG_MODE_PATCH,
-    # -- test_sendfile.SendfileMixin: loop.sendfile, still being built (TEMPORARY) --
-    "test_sendfile.SendfileMixin.test_sendfile": PENDING_SENDFILE,
-    "test_sendfile.SendfileMixin.test_sendfile_for_closing_transp": PENDING_SENDFILE,
-    "test_sendfile.SendfileMixin.test_sendfile_pre_and_post_data": PENDING_SENDFILE,
-    "test_sendfile.SendfileMixin.test_sendfile_partial": PENDING_SENDFILE,
-    "test_sendfile.SendfileMixin.test_sendfile_close_peer_after_receiving": PENDING_SENDFILE,
-    "test_sendfile.SendfileMixin.test_sendfile_close_peer_in_the_middle_of_receiving": PENDING_SENDFILE,  # noqa: E501
-    "test_sendfile.SendfileMixin.test_sendfile_fallback_close_peer_in_the_middle_of_receiving": PENDING_SENDFILE,  # noqa: E501
-    "test_sendfile.SendfileMixin.test_sendfile_prevents_bare_write": PENDING_SENDFILE,
-    "test_sendfile.SendfileMixin.test_sendfile_no_fallback_for_fallback_transport": PENDING_SENDFILE,  # noqa: E501
-    "test_sendfile.SendfileMixin.test_sendfile_ssl": PENDING_SENDFILE_TLS,
-    "test_sendfile.SendfileMixin.test_sendfile_ssl_pre_and_post_data": PENDING_SENDFILE_TLS,
-    "test_sendfile.SendfileMixin.test_sendfile_ssl_partial": PENDING_SENDFILE_TLS,
-    "test_sendfile.SendfileMixin.test_sendfile_ssl_close_peer_after_receiving": PENDING_SENDFILE_TLS,  # noqa: E501
-    "test_sendfile.SendfileMixin.test_sendfile_not_supported": PENDING_SENDFILE_DATAGRAMS,
     # -- test_sendfile.SendfileMixin: BaseEventLoop internals --
     "test_sendfile.SendfileMixin.test_sendfile_force_fallback": SENDFILE_NATIVE_HOOK,
     "test_sendfile.SendfileMixin.test_sendfile_force_unsupported_native": SENDFILE_NATIVE_HOOK,
+    "test_sendfile.SendfileMixin.test_sendfile_fallback_close_peer_in_the_middle_of_receiving": SENDFILE_NATIVE_HOOK,  # noqa: E501
+    "test_sendfile.SendfileMixin.test_sendfile_no_fallback_for_fallback_transport": SENDFILE_MODE_PRIVATE,  # noqa: E501
     # -- TLS: test_ssl.TestSSL on CPython's private SSLProtocol --
     # Both tests reach through the TLS transport into CPython's private SSLProtocol
     # (``writer.transport._ssl_protocol``, ``_test__append_write_backlog``) to force its

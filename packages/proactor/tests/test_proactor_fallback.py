@@ -46,17 +46,3 @@ def test_denied_io_uring_falls_back_with_the_reason(errno_name: str, explanation
     assert report["reason"] == reason
     # The backend itself is strict: it raises with the probe's reason.
     assert report["backend_error"] == reason
-    if report["assembled"] is None:
-        return  # layerloop (the meta-package) is not installed next to this wheel
-    assert report["fallback_backend"] == "epoll"
-    assert report["fallback_works"] is True
-    assert report["warnings"] == [
-        [
-            "UringFallbackWarning",
-            f"io_uring is unavailable ({reason}); using the 'epoll' backend instead",
-        ]
-    ]
-    assert report["strict"] == (
-        f"UringFallbackWarning: io_uring is unavailable ({reason}); "
-        "using the 'epoll' backend instead"
-    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 from ._backend import UringBackend, UringUnavailableError
 from ._probe import UringAvailability, probe_uring
 from ._ring import BufferPin, Ring, RingDriver
+from ._seccomp import deny_io_uring_setup
 from ._version import __version__
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "UringBackend",
     "UringUnavailableError",
     "__version__",
+    "deny_io_uring_setup",
     "probe_uring",
 ]

@@ -67,8 +67,13 @@ def _resolve_waiter(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class DatagramTransport(asyncio.DatagramTransport):
+class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
     """A datagram socket as an :class:`asyncio.DatagramTransport`.
+
+    Also an :class:`asyncio.Transport`, as CPython's datagram transports are (code and
+    CPython's tests check ``isinstance(transport, asyncio.Transport)``); the stream
+    methods it does not have (``write``, ``writelines``, ``write_eof``) raise
+    ``NotImplementedError`` from the base classes, as there.
 
     Takes ownership of the bound (and possibly connected) non-blocking *sock*;
     *address* is the remote address given to ``create_datagram_endpoint`` (every

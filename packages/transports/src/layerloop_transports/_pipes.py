@@ -22,6 +22,11 @@ Kernel facts and the invariants built on them:
   exception handler, as CPython does; other read errors also go to the handler.
 * Pipes cannot be half-closed: ``write_eof`` is ``close`` once the queue is drained.
 * ``connection_lost`` runs once, from the backend's close completion.
+* The fd is claimed in the loop's fd guard (``_fdowners.py``) until the backend has
+  closed it: ``add_reader``/``add_writer``/``remove_*`` and ``sock_*`` on it raise
+  CPython's ``RuntimeError``, as for socket transports.  CPython's pipe transports do
+  not register their fds, so asyncio accepts such a watch, which then takes the fd's
+  events from the transport (it stops reading, silently).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ import warnings
 from typing import Any, Final, cast
 
 from layerloop_core.abc import FileLike, Stream, StreamBackend
+
+from ._fdowners import claim_fd, release_fd
 
 __all__ = ["ReadPipeTransport", "WritePipeTransport"]
 
@@ -147,6 +154,7 @@ class ReadPipeTransport(asyncio.ReadTransport):
         self._rview = memoryview(self._rbuf)
         _set_nonblocking(fd)
         self._stream: Stream = backend.open_stream(pipe, self)
+        claim_fd(loop, fd, self)
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start)
         if waiter is not None:
@@ -263,6 +271,7 @@ class ReadPipeTransport(asyncio.ReadTransport):
         self._stream.close(self._stream_gone)
 
     def _stream_gone(self) -> None:
+        release_fd(self._loop, self._fd, self)
         exc = self._lost
         self._lost = None
         protocol = self._protocol
@@ -345,6 +354,7 @@ class WritePipeTransport(asyncio.WriteTransport):
         self._scratch = memoryview(bytearray(1))
         _set_nonblocking(fd)
         self._stream: Stream = backend.open_stream(pipe, self)
+        claim_fd(loop, fd, self)
         loop.call_soon(protocol.connection_made, self)
         if kind != _CHAR:
             # Watch for the reader going away once connection_made has run.
@@ -595,6 +605,7 @@ class WritePipeTransport(asyncio.WriteTransport):
         self._stream.close(self._stream_gone)
 
     def _stream_gone(self) -> None:
+        release_fd(self._loop, self._fd, self)
         exc = self._lost
         self._lost = None
         protocol = self._protocol
