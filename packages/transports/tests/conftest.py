@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import selectors
 import warnings
 from collections.abc import Callable, Iterator
@@ -40,16 +41,31 @@ def _oracle(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return lambda: asyncio.SelectorEventLoop(SELECTOR_CLASSES[name]())
 
 
+#: ``LAYERLOOP_TEST_BACKENDS=epoll,uring`` (comma-separated) narrows the matrix to these
+#: backends, and the oracle to the same selectors.  noxfile.py sets it on all but one
+#: Python of the default run, which keeps the whole matrix (see docs/development.rst).
+CHOSEN: list[str] = [
+    name.strip()
+    for name in os.environ.get("LAYERLOOP_TEST_BACKENDS", "").split(",")
+    if name.strip()
+]
+if set(CHOSEN) - set(BACKENDS):
+    raise RuntimeError(
+        f"LAYERLOOP_TEST_BACKENDS names {sorted(set(CHOSEN) - set(BACKENDS))}: installed "
+        f"backends are {sorted(BACKENDS)}"
+    )
+SELECTED = {name: info for name, info in BACKENDS.items() if not CHOSEN or name in CHOSEN}
+
 LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {}
 #: Parameters that cannot run here, with the reason (the skip message).
 UNAVAILABLE: dict[str, str] = {}
-for _name, _info in BACKENDS.items():
+for _name, _info in SELECTED.items():
     LOOP_FACTORIES[f"layerloop-{_name}"] = _ours(_name)
     if _info.unavailable is not None:
         UNAVAILABLE[f"layerloop-{_name}"] = (
             f"the {_name!r} backend cannot run on this machine: {_info.unavailable}"
         )
-for _name, _info in BACKENDS.items():
+for _name, _info in SELECTED.items():
     if SELECTOR_CLASSES.get(_name) is not None and _info.unavailable is None:
         LOOP_FACTORIES[f"asyncio-{_name}"] = _oracle(_name)
 
