@@ -684,10 +684,17 @@ class TLSLayer(asyncio.BufferedProtocol):
         whether the peer's ``close_notify`` was read."""
         # With a buffer, SSLObject.read returns a count (typeshed says bytes).
         read: Any = self._sslobj.read
+        decrypted_waiting = self._sslobj.pending
+        incoming = self._incoming
         size = view.nbytes
         filled = 0
         try:
             while filled < size:
+                # With no ciphertext left in the BIO, no decrypted bytes buffered and no
+                # end of stream, read() can only raise SSLWantReadError: skip the call
+                # and its exception (a partial record needs more bytes either way).
+                if not (incoming.pending or decrypted_waiting() or incoming.eof):
+                    break
                 count: int = read(size - filled, view[filled:])
                 if not count:
                     return filled, True
