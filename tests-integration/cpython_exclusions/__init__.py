@@ -75,8 +75,11 @@ SERVER_ATTACH_312 = (
 )
 SENDFILE_NATIVE_HOOK = (
     "replaces BaseEventLoop's private _sendfile_native hook on the loop instance with "
-    "base_events' own to force the fallback; layerloop's loop.sendfile has no such hook "
-    "(the fallback path runs in this mixin's _ssl_ tests: TLS transports always fall back)"
+    "base_events' own to force the fallback; layerloop's loop.sendfile has no such hook, "
+    "so the test would run the native path under the fallback's name (the fallback runs "
+    "in this mixin's _ssl_ tests, TLS transports always falling back, and with the peer "
+    "closing mid-transfer in packages/transports/tests test_transports_sendfile.py::"
+    "test_fallback_with_the_peer_closing_in_the_middle)"
 )
 SENDFILE_MODE_PRIVATE = (
     "hands loop.sendfile a Mock marked with the private _sendfile_compatible = "

@@ -394,3 +394,35 @@ def test_read_pin_outlives_the_lenders_view_and_ends_with_the_read(loop: EventLo
     stream.close(lambda: None)
     run_briefly(loop)
     b.close()
+
+
+@pytest.mark.parametrize("how", ["cancel_write", "close"])
+def test_a_write_cancelled_before_submission_never_reaches_the_socket(
+    loop: EventLoop, how: str
+) -> None:
+    # The SEND is queued in the ring but not yet handed to the kernel (that happens at
+    # the next io_uring_enter); withdrawing it must leave the socket untouched, as a
+    # readiness backend's queued write would: an aborted transport loses its queue.
+    a, b = pair()
+    backend = loop.backend
+    assert isinstance(backend, UringBackend)
+    stream = backend.open_stream(a, Owner())
+    outcomes: list[tuple[int, type[BaseException] | None]] = []
+    closed: list[bool] = []
+    stream.write(
+        memoryview(b"x" * 1000), lambda n, err: outcomes.append((n, type(err) if err else None))
+    )
+    if how == "cancel_write":
+        stream.cancel_write()
+    else:
+        stream.close(lambda: closed.append(True))
+    run_briefly(loop)
+    assert outcomes == [(0, asyncio.CancelledError)]
+    assert closed == ([True] if how == "close" else [])
+    if how == "cancel_write":
+        with pytest.raises(BlockingIOError):
+            b.recv(4096)  # nothing was sent, and the stream is still open
+        stream.close(lambda: closed.append(True))
+        run_briefly(loop)
+    assert b.recv(4096) == b""  # end of stream, and not one byte before it
+    b.close()

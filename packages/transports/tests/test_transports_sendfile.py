@@ -335,3 +335,34 @@ def test_abort_during_sendfile(loop: asyncio.AbstractEventLoop, big_file: IO[byt
         await server.wait_closed()
 
     loop.run_until_complete(main())
+
+
+class _ClosesAfter(Recorder):
+    """A server side that closes the connection once it has received 1024 bytes."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if len(self.data) >= 1024 and not self.transport.is_closing():
+            self.transport.close()
+
+
+def test_fallback_with_the_peer_closing_in_the_middle(loop: asyncio.AbstractEventLoop) -> None:
+    """The read-and-write fallback (a file without descriptor) when the peer goes away
+    after a few KiB: ConnectionError, the transport closing, the file position after
+    what was handed to the transport (what CPython's test_sendfile_fallback_close_peer_
+    in_the_middle_of_receiving checks, with the fallback forced through a private hook
+    there)."""
+
+    async def main() -> None:
+        server, transport, client, peer = await _pair(loop, _ClosesAfter)
+        source = io.BytesIO(BIG_DATA)
+        with pytest.raises(ConnectionError):
+            await loop.sendfile(transport, source)
+        await peer.closed
+        assert 1024 <= len(peer.data) < BIG_SIZE
+        assert 1024 <= source.tell() < BIG_SIZE
+        assert transport.is_closing()
+        await client.closed
+        await _finish(server, transport)
+
+    loop.run_until_complete(main())

@@ -488,3 +488,125 @@ def test_transport_is_ours(loop: asyncio.AbstractEventLoop) -> None:
         peer.close()
 
     loop.run_until_complete(main())
+
+
+# -- writelines ---------------------------------------------------------------------------
+
+
+async def _transport_to_raw_peer(loop: asyncio.AbstractEventLoop) -> tuple[Any, Any, socket.socket]:
+    """A client transport whose peer is a plain socket read only when the test says so
+    (small kernel buffers on both sides, so that megabytes stay queued)."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    with listener:
+        accepting = loop.create_task(loop.sock_accept(listener))
+        transport, protocol = await loop.create_connection(Recorder, *listener.getsockname())
+        peer, _ = await accepting
+    transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    peer.setblocking(False)
+    return transport, protocol, peer
+
+
+async def _read_to_eof(loop: asyncio.AbstractEventLoop, peer: socket.socket) -> bytes:
+    got = bytearray()
+    while chunk := await loop.sock_recv(peer, 262144):
+        got += chunk
+    return bytes(got)
+
+
+class _StreamSpy:
+    """Stands between our transport and its backend stream, recording what each
+    ``write`` is handed."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.writes: list[Any] = []
+
+    def write(self, data: Any, done: Any) -> None:
+        self.writes.append(list(data) if isinstance(data, list) else data)
+        self.stream.write(data, done)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def test_writelines_large_items_are_queued_without_joining(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Megabytes through writelines: every byte arrives in order after what was
+    written before and before what is written after; mutable items are copied when
+    queued (the caller reuses them at once); bytes items are handed to the backend
+    as they are, several per vectored write; flow control sees the queued bytes."""
+
+    async def main() -> None:
+        transport, protocol, peer = await _transport_to_raw_peer(loop)
+        spy = None
+        if is_ours(loop):
+            spy = transport._stream = _StreamSpy(transport._stream)
+        head = b"head" * 1000
+        big = bytes(range(256)) * 4096  # 1 MiB
+        mutable = bytearray(b"m" * 300_000)
+        mutable_view = memoryview(bytearray(b"v" * 200_000))
+        tail = b"t" * 500_000
+        transport.write(b"<")
+        transport.writelines([head, big, mutable, mutable_view, b"", tail])
+        expected = b"<" + head + big + b"m" * 300_000 + b"v" * 200_000 + tail
+        if is_ours(loop) or sys.version_info < (3, 12):
+            # asyncio 3.12+ queues views of the caller's objects (no copy): reusing
+            # them changes what it sends.  asyncio 3.11 joins, layerloop copies.
+            mutable[:] = b"X" * len(mutable)
+            mutable_view[:] = b"Y" * len(mutable_view)
+        assert transport.get_write_buffer_size() > 1_000_000
+        if is_ours(loop) or sys.version_info < (3, 12):
+            # asyncio 3.12/3.13's writelines does not call pause_writing.
+            assert "pause" in protocol.events
+        transport.write(b">")
+        expected += b">"
+        transport.close()
+        got = await _read_to_eof(loop, peer)
+        peer.close()
+        await protocol.closed
+        assert len(got) == len(expected)
+        assert hashlib.sha256(got).digest() == hashlib.sha256(expected).digest()
+        assert transport.get_write_buffer_size() == 0
+        if spy is not None:
+            handed = [view for write in spy.writes if isinstance(write, list) for view in write]
+            # The 1 MiB bytes object itself went to the backend (no join, no copy)...
+            assert any(view.obj is big for view in handed)
+            # ...with a later item in the same vectored write...
+            assert any(
+                isinstance(write, list) and len(write) > 1 and write[0].obj is big
+                for write in spy.writes
+            ) or any(view.obj is tail for view in handed)
+            # ...and the mutable items never did (copies did).
+            assert not any(view.obj is mutable for view in handed)
+            assert not any(view.obj is mutable_view.obj for view in handed)
+
+    loop.run_until_complete(main())
+
+
+def test_writelines_small_items_bad_items_and_order(loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> None:
+        transport, protocol, peer = await _transport_to_raw_peer(loop)
+        reused = bytearray(b"abc")
+        transport.writelines([b"1", reused, memoryview(b"23"), b""])
+        reused[:] = b"XYZ"  # small: sent at once or copied
+        transport.writelines(iter([b"4", b"5"]))  # any iterable
+        transport.writelines([])
+        with pytest.raises(TypeError) as caught:
+            transport.writelines([b"ok", "not bytes"])
+        if sys.version_info >= (3, 12):
+            assert str(caught.value) == "memoryview: a bytes-like object is required, not 'str'"
+        else:
+            assert str(caught.value) == "sequence item 1: expected a bytes-like object, str found"
+        transport.write(b"6")
+        transport.close()
+        got = await _read_to_eof(loop, peer)
+        peer.close()
+        await protocol.closed
+        assert got == b"1abc23456"  # nothing of the refused call was sent
+
+    loop.run_until_complete(main())

@@ -311,6 +311,14 @@ class UringBackend:
         self._ops[ud] = op
         return ud
 
+    def _withdraw_or_cancel(self, ud: int) -> None:
+        """Cancel request *ud*; if the kernel has not been handed it yet, it becomes a
+        ``NOP`` instead, so a withdrawn send never reaches the socket (an aborted
+        transport loses its queued bytes, as on the readiness backends).  Only for
+        requests whose owner reads a cancelled outcome from a 0 result too."""
+        if ud and not self._closed and ud in self._ops and not self._ring.withdraw(ud):
+            self._ring.prep(OP_ASYNC_CANCEL, -1, ud, 0, 0, 0, 0)
+
     def _cancel(self, ud: int) -> None:
         """Ask the kernel to cancel request *ud*; its CQE still arrives (contract 5)."""
         if ud and not self._closed and ud in self._ops:

@@ -152,6 +152,10 @@ _PARAMS: Final = struct.Struct("<10I 8IQ 8IQ")
 #: personality, splice_fd_in, addr3, pad.
 _SQE: Final = struct.Struct("<BBHiQQIIQHHiQQ")
 _SQE_SIZE: Final = 64
+#: ``struct io_uring_sqe.user_data``: a u64 at byte 32.
+_SQE_USER_DATA: Final = struct.Struct("<Q")
+#: ``struct io_uring_sqe.rw_flags`` (``msg_flags``, ``nop_flags``...): a u32 at byte 28.
+_SQE_OP_FLAGS: Final = struct.Struct("<I")
 _pack_sqe: Final = _SQE.pack_into
 _CQE: Final = struct.Struct("<QiI")
 _iter_cqes: Final = _CQE.iter_unpack
@@ -201,6 +205,11 @@ class RingDriver(Protocol):
         ioprio: int = 0,
     ) -> None:
         """Queue one SQE; submitted by the next :meth:`enter`."""
+        ...
+
+    def withdraw(self, user_data: int) -> bool:
+        """Turn a queued request the kernel has not been handed yet into a ``NOP`` with
+        the same user_data (completing with result 0); False if it was handed over."""
         ...
 
     def enter(self, timeout: float | None) -> None:
@@ -383,6 +392,32 @@ class Ring:
         )
         self._tail = (tail + 1) & 0xFFFFFFFF
         self._pending += 1
+
+    def withdraw(self, user_data: int) -> bool:
+        """Turn the request *user_data* into a ``NOP`` if the kernel has not been handed
+        it yet; True if so.
+
+        Without SQPOLL the kernel reads submission entries only inside
+        ``io_uring_enter``, in order, so the last ``_pending`` entries before our tail
+        are still ours to rewrite.  The ``NOP`` keeps the user_data and completes with
+        result 0, so the request still reports exactly once; its buffer is never read.
+        """
+        pending = self._pending
+        if not pending:
+            return False
+        sqes = self._sqes
+        mask = self._sq_mask
+        tail = self._tail
+        for back in range(1, pending + 1):
+            offset = ((tail - back) & mask) * _SQE_SIZE
+            if _SQE_USER_DATA.unpack_from(sqes, offset + 32)[0] == user_data:
+                sqes[offset] = OP_NOP  # opcode
+                sqes[offset + 1] = 0  # flags: no linking, no buffer selection
+                # nop_flags (the op-flags word at byte 28) must be 0: newer kernels read
+                # bits there (IORING_NOP_INJECT_RESULT...) and refuse unknown ones.
+                _SQE_OP_FLAGS.pack_into(sqes, offset + 28, 0)
+                return True
+        return False
 
     def _make_room(self) -> int:
         """Refresh the full-SQ limit; if the SQ is really full, hand the batch to the

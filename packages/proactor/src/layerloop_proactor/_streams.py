@@ -451,7 +451,8 @@ class UringStream(Completion):
             return
         self._wcancel = True
         if self._wud:
-            self._backend._cancel(self._wud)
+            # A 0 result with _wcancel set reports CancelledError (see _on_write).
+            self._backend._withdraw_or_cancel(self._wud)
 
     def _write_completed(self, res: int) -> None:
         self._wud = 0
@@ -560,7 +561,8 @@ class UringStream(Completion):
         if self._rud:
             backend._cancel(self._rud)
         if self._wud:
-            backend._cancel(self._wud)
+            # A 0 result on a closed stream reports CancelledError (see _on_write).
+            backend._withdraw_or_cancel(self._wud)
         self._maybe_finish_close()
 
     def _maybe_finish_close(self) -> None:

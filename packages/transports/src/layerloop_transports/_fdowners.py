@@ -94,8 +94,11 @@ def refuse_if_owned(owners: _Owners, sock: Any) -> Coroutine[Any, Any, NoReturn]
         fileno = sock.fileno()
     except Exception:  # not a socket: left to the operation
         return None
-    transport = _live_owner(owners, fileno)
-    if transport is None:
+    ref = owners.get(fileno)
+    if ref is None:  # the common case: inlined
+        return None
+    transport = ref()
+    if transport is None or transport.is_closing():
         return None
     return _refuse(fileno, transport)
 

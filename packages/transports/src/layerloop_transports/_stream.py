@@ -36,6 +36,7 @@ import collections
 import contextlib
 import logging
 import socket
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -70,6 +71,11 @@ _BYTES_LIKE = (bytes, bytearray, memoryview)
 _EMPTY: Final = memoryview(b"")
 #: Most queued chunks handed to the backend as one vectored write.
 _VECTOR_LIMIT: Final = 1024
+#: ``writelines`` joins its items up to this many bytes in all (see its docstring).
+WRITELINES_JOIN_LIMIT: Final = 64 * 1024
+#: Python 3.11's ``writelines`` is ``b"".join`` then ``write`` (its ``TypeError`` for a
+#: bad item is join's); 3.12 made it take ``memoryview`` of each item (memoryview's).
+_WRITELINES_JOINS: Final = sys.version_info < (3, 12)
 
 
 def set_nodelay(sock: socket.socket) -> None:
@@ -439,15 +445,59 @@ class StreamTransport(asyncio.Transport):
         self._maybe_pause_protocol()
 
     def writelines(self, list_of_data: Any) -> None:
-        """Write each bytes-like object of the iterable, in order, as one write."""
+        """Write each bytes-like object of the iterable, in order.
+
+        Up to :data:`WRITELINES_JOIN_LIMIT` bytes in all, the items are joined and
+        written as :meth:`write` writes (one copy of a few KiB costs less than a
+        second system call or a wait for the backend).  Above it nothing is joined:
+        the first item is tried at once, and the rest is queued item by item (a
+        ``bytes``, or a byte view of one, by reference; anything mutable copied, so the
+        caller may reuse it) and handed to the backend as one vectored write.
+        """
         if self._eof:
             raise RuntimeError("Cannot call writelines() after write_eof()")
         if self._sendfile_waiter is not None:
             raise RuntimeError("unable to writelines; sendfile is in progress")
-        items = list(list_of_data)
-        if not items:
+        items = list_of_data if list_of_data.__class__ is list else list(list_of_data)
+        total = 0
+        for index, item in enumerate(items):
+            total += _nbytes(item, index)
+        if total <= WRITELINES_JOIN_LIMIT or len(items) == 1:
+            if total:
+                only = items[0] if len(items) == 1 else None
+                self.write(only if only.__class__ in _BYTES_LIKE else b"".join(items))
             return
-        self.write(items[0] if len(items) == 1 else b"".join(items))
+        if self._conn_lost:
+            if self._conn_lost >= CONNLOST_WRITE_WARN:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        queue = self._wqueue
+        idle = not self._writing and not queue
+        rest = iter(items)
+        if idle:
+            first = next(rest)
+            view = _byte_view(first)
+            try:
+                sent = self._stream.try_write(view)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
+                return
+            total -= sent
+            if sent < view.nbytes:
+                queue.append(_owned_chunk(first, view[sent:]))
+        for item in rest:
+            if item.__class__ is bytes:
+                if item:
+                    queue.append(item)
+            elif chunk := _owned_chunk(item, _byte_view(item)):
+                queue.append(chunk)
+        self._wsize += total
+        if idle and queue:
+            self._submit()
+        self._maybe_pause_protocol()
 
     def _submit(self) -> None:
         """Hand the queued chunks to the backend as one write, vectored when there are
@@ -658,6 +708,39 @@ class StreamTransport(asyncio.Transport):
 
 def _nothing() -> None:
     pass
+
+
+def _nbytes(item: Any, index: int) -> int:
+    """The size in bytes of one ``writelines`` item; ``TypeError`` if it is not
+    bytes-like (with the message of the running Python's ``writelines``)."""
+    cls = item.__class__
+    if cls is bytes or cls is bytearray:
+        return len(item)
+    try:
+        return memoryview(item).nbytes
+    except TypeError:
+        if _WRITELINES_JOINS:
+            raise TypeError(
+                f"sequence item {index}: expected a bytes-like object, {cls.__name__} found"
+            ) from None
+        raise
+
+
+def _byte_view(item: Any) -> memoryview:
+    """*item* as a C-contiguous view of bytes (what the backend writes); a copy only
+    for a non-contiguous buffer."""
+    view = memoryview(item)
+    if view.c_contiguous:
+        return view if view.itemsize == 1 else view.cast("B")
+    return memoryview(view.tobytes())
+
+
+def _owned_chunk(item: Any, view: memoryview) -> bytes | memoryview:
+    """What to queue for *view* (part of the ``writelines`` item *item*): the view
+    itself when it reads an immutable ``bytes``, else a private copy."""
+    if item.__class__ is bytes or (view.obj.__class__ is bytes and view.readonly):
+        return view
+    return bytes(view)
 
 
 def _requeue_tail(
