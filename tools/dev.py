@@ -12,8 +12,12 @@ under ``.nox/`` with uv.  Only the standard library is used here, and any Python
 start it: if the one running it is older than 3.11 it looks for a 3.11+ interpreter
 (pyenv, then PATH) and re-runs itself with that.
 
-``test`` ends with the totals of every pytest run (from the JUnit reports the sessions
-write to ``.nox/_reports/``) and exits with nox's status.
+``test`` runs nox's default sessions as two streams at once (see ``TEST_STREAMS``: the
+package tests and checks in one, the integration suites and the wheel tests in the
+other), their output interleaved line by line with the stream's name in front; with
+``LAYERLOOP_TEST_JOBS=1``, or with any nox arguments after ``test``, it runs one nox
+command instead.  It ends with the totals of every pytest run (from the JUnit reports
+the sessions write to ``.nox/_reports/``) and exits non-zero if any stream failed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -128,10 +133,57 @@ def _totals() -> list[tuple[str, int, int, int]]:
     return [(name, c[0], c[1], c[2]) for name, c in per_session.items()]
 
 
+#: nox's default sessions (``nox.options.sessions`` in noxfile.py, which a test checks
+#: against this) split into two streams of about equal length that ``test`` runs at once:
+#: most sessions are one pytest process at a time, so on two cores the streams overlap
+#: well.  A stream stops at its first failing session only if nox would.
+TEST_STREAMS: tuple[tuple[str, ...], ...] = (
+    ("layers", "lint", "typecheck", "tests", "docs", "demo"),
+    ("integration", "wheels"),
+)
+
+
+def _nox_command(python: Path, args: list[str]) -> list[str]:
+    return [str(python), "-m", "nox", "--noxfile", str(ROOT / "noxfile.py"), *args]
+
+
 def _run_nox(python: Path, args: list[str]) -> int:
-    cmd = [str(python), "-m", "nox", "--noxfile", str(ROOT / "noxfile.py"), *args]
     _say("running " + " ".join(["nox", *args]))
-    return subprocess.run(cmd, cwd=ROOT, check=False).returncode
+    return subprocess.run(_nox_command(python, args), cwd=ROOT, check=False).returncode
+
+
+def _relay(name: str, stream: subprocess.Popen[bytes], lock: threading.Lock) -> None:
+    """Copy a stream's output to ours a line at a time, each line prefixed by ``name``."""
+    assert stream.stdout is not None
+    for raw in iter(stream.stdout.readline, b""):
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        with lock:
+            print(f"[{name}] {line}", flush=True)
+
+
+def _run_streams(python: Path, streams: tuple[tuple[str, ...], ...]) -> int:
+    """Run one nox command per stream of sessions at the same time; the worst status."""
+    lock = threading.Lock()
+    running = []
+    for sessions in streams:
+        name = sessions[0]
+        _say(f"stream {name}: nox -s {' '.join(sessions)}")
+        proc = subprocess.Popen(
+            _nox_command(python, ["-s", *sessions]),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        relay = threading.Thread(target=_relay, args=(name, proc, lock), daemon=True)
+        relay.start()
+        running.append((name, proc, relay))
+    worst = 0
+    for name, proc, relay in running:
+        code = proc.wait()
+        relay.join()
+        _say(f"stream {name} finished with exit status {code}")
+        worst = worst or code
+    return worst
 
 
 def main(argv: list[str]) -> int:
@@ -153,7 +205,10 @@ def main(argv: list[str]) -> int:
     if REPORTS.is_dir():
         shutil.rmtree(REPORTS)
     started = time.monotonic()
-    code = _run_nox(python, rest)
+    if rest or os.environ.get("LAYERLOOP_TEST_JOBS", "2") == "1":
+        code = _run_nox(python, rest)
+    else:
+        code = _run_streams(python, TEST_STREAMS)
     minutes, seconds = divmod(int(time.monotonic() - started), 60)
     totals = _totals()
     for name, passed, failed, skipped in totals:

@@ -3,6 +3,7 @@ wheelhouse's empty-test-directory rule."""
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from pathlib import Path
@@ -86,3 +87,42 @@ def test_a_crashed_run_counts_as_one_error(tmp_path: Path, monkeypatch: pytest.M
     wheelhouse.write_crash_report(tmp_path / "tests-3.12--testing.xml", 'tests-3.12 "x" <&>')
     (tmp_path / "tests-3.12--core.xml").write_text(JUNIT.format(e=0, f=0, s=0, t=4))
     assert dev._totals() == [("tests-3.12", 4, 1, 0)]
+
+
+def _default_sessions() -> list[str]:
+    """``nox.options.sessions`` as written in noxfile.py (nox is not installed here)."""
+    tree = ast.parse((dev.ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Attribute)
+            and ast.unparse(node.targets[0]) == "nox.options.sessions"
+        ):
+            value = ast.literal_eval(node.value)
+            assert isinstance(value, list)
+            return value
+    raise AssertionError("noxfile.py does not set nox.options.sessions")
+
+
+def test_the_test_streams_run_every_default_session_once() -> None:
+    in_streams = [name for stream in dev.TEST_STREAMS for name in stream]
+    assert sorted(in_streams) == sorted(_default_sessions())
+    assert len(in_streams) == len(set(in_streams))
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the fake streams are shell commands")
+def test_streams_run_at_once_and_the_worst_status_wins(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Each fake stream waits for the other's file, so they finish only if run at once.
+    scripts = {
+        "first": f"touch {tmp_path}/first; while [ ! -e {tmp_path}/second ]; do sleep 0.01; done; "
+        "echo one; exit 0",
+        "second": f"touch {tmp_path}/second; while [ ! -e {tmp_path}/first ]; do sleep 0.01; done; "
+        "echo two; exit 3",
+    }
+    monkeypatch.setattr(dev, "_nox_command", lambda python, args: ["sh", "-c", scripts[args[1]]])
+    code = dev._run_streams(Path(sys.executable), (("first", "x"), ("second",)))
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "[first] one" in out and "[second] two" in out

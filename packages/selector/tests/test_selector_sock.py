@@ -261,7 +261,8 @@ def test_sendall_counts_bytes_not_items(
         await loop.sock_sendall(a, b"end")
         return body + await recv_exactly(loop, b, 3)
 
-    assert run(loop, main(), timeout=3.0) == items.tobytes() + b"end"
+    # asyncio's loop never finishes (it waits for bytes it skipped): a short bound there.
+    assert run(loop, main(), timeout=3.0 if is_ours(loop) else 1.0) == items.tobytes() + b"end"
 
 
 def test_sendall_of_nothing_returns_at_once(loop: asyncio.AbstractEventLoop, sockpair: Any) -> None:
