@@ -39,9 +39,10 @@ from typing import Any, Final, TypeVar, cast
 
 from layerloop_core.abc import Address, DatagramEndpoint, StreamBackend
 
-from ._fdowners import claim_fd, release_fd
+from ._fdowners import claim_fd
+from ._flowcontrol import FlowControlledTransport
 
-__all__ = ["DatagramTransport", "open_datagram_endpoint"]
+__all__ = ["DatagramTransport", "open_datagram_endpoint", "remove_stale_socket", "set_reuseport"]
 
 _P = TypeVar("_P", bound=asyncio.BaseProtocol)
 _AF_UNIX: int | None = getattr(socket, "AF_UNIX", None)
@@ -56,8 +57,6 @@ logger = logging.getLogger("asyncio")
 DATAGRAM_OVERHEAD: Final = 8 if sys.version_info >= (3, 13) else 0
 #: Python 3.11/3.12.1 drop empty datagrams in ``sendto``; 3.13 sends them.
 _SEND_EMPTY: Final = sys.version_info >= (3, 13)
-DEFAULT_HIGH_WATER: Final = 64 * 1024
-CONNLOST_WRITE_WARN: Final = 5
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
@@ -67,7 +66,7 @@ def _resolve_waiter(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
+class DatagramTransport(FlowControlledTransport, asyncio.DatagramTransport, asyncio.Transport):
     """A datagram socket as an :class:`asyncio.DatagramTransport`.
 
     Also an :class:`asyncio.Transport`, as CPython's datagram transports are (code and
@@ -84,25 +83,15 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
     __slots__ = (
         "__weakref__",
         "_address",
-        "_closing",
-        "_conn_lost",
         "_connected",
         "_endpoint",
         "_endpoint_closed",
-        "_fd",
-        "_high_water",
         "_info",
-        "_loop",
-        "_lost_exc",
-        "_low_water",
         "_paused",
-        "_protocol",
-        "_protocol_paused",
         "_sending",
         "_sock",
         "_started",
         "_wqueue",
-        "_wsize",
     )
 
     def __init__(
@@ -113,10 +102,8 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
         address: Address | None = None,
         waiter: asyncio.Future[None] | None = None,
     ) -> None:
-        super().__init__()
-        self._loop = loop
+        super().__init__(loop, protocol)
         self._sock = sock
-        self._protocol: Any = protocol
         self._address = address
         info: dict[str, Any] = {"socket": sock}
         try:
@@ -131,18 +118,11 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
         # Connected sockets send with send(); an address given with allow_broadcast
         # (not connected) is used with sendto().
         self._connected = bool(info["peername"])
-        self._closing = False
-        self._conn_lost = 0
-        self._lost_exc: BaseException | None = None
         self._paused = False
         self._started = False
         self._endpoint_closed = False
         self._wqueue: collections.deque[tuple[bytes, Address | None]] = collections.deque()
-        self._wsize = 0
         self._sending = False
-        self._protocol_paused = False
-        self._high_water = DEFAULT_HIGH_WATER
-        self._low_water = DEFAULT_HIGH_WATER // 4
         backend = cast(StreamBackend, getattr(loop, "backend", None))
         self._endpoint: DatagramEndpoint = backend.open_datagram(sock, self)
         self._fd = sock.fileno()
@@ -173,18 +153,6 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """``socket`` (the socket object itself), ``sockname``, ``peername``."""
         return self._info.get(name, default)
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        """Deliver events to *protocol* from now on."""
-        self._protocol = protocol
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        """The current protocol."""
-        return cast(asyncio.BaseProtocol, self._protocol)
-
-    def is_closing(self) -> bool:
-        """Whether :meth:`close` or :meth:`abort` was called or the endpoint failed."""
-        return self._closing
 
     # -- receiving: the DatagramOwner side ------------------------------------------------
 
@@ -253,9 +221,7 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
                 raise ValueError(f"Invalid address: must be None or {self._address}")
             addr = self._address
         if self._conn_lost:
-            if self._conn_lost >= CONNLOST_WRITE_WARN:
-                logger.warning("socket.send() raised exception.")
-            self._conn_lost += 1
+            self._drop_write("socket.send() raised exception.")
             return
         target = None if self._connected else addr
         if not self._sending and not self._wqueue:
@@ -314,64 +280,6 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
         """Close now, dropping queued datagrams; ``connection_lost(None)`` follows."""
         self._force_close(None)
 
-    # -- flow control ----------------------------------------------------------------------
-
-    def get_write_buffer_size(self) -> int:
-        """Bytes of queued datagrams (plus a per-datagram overhead on 3.13)."""
-        return self._wsize
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """``(low, high)`` water marks."""
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the water marks as for stream transports."""
-        if high is None:
-            high = DEFAULT_HIGH_WATER if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        if self._wsize <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": "protocol.pause_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-
-    def _maybe_resume_protocol(self) -> None:
-        if not self._protocol_paused or self._wsize > self._low_water:
-            return
-        self._protocol_paused = False
-        try:
-            self._protocol.resume_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": "protocol.resume_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-
     # -- closing ---------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -385,21 +293,6 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
             self._conn_lost += 1
             self._close_endpoint(None)
 
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
-        if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-        self._force_close(exc)
-
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:
             return
@@ -412,24 +305,15 @@ class DatagramTransport(asyncio.DatagramTransport, asyncio.Transport):
     def _close_endpoint(self, exc: BaseException | None) -> None:
         self._lost_exc = exc
         self._endpoint_closed = True
-        self._endpoint.close(self._endpoint_gone)
-
-    def _endpoint_gone(self) -> None:
-        release_fd(self._loop, self._fd, self)
-        exc = self._lost_exc
-        self._lost_exc = None
-        protocol = self._protocol
-        try:
-            protocol.connection_lost(exc)
-        finally:
-            self._protocol = None
+        self._endpoint.close(self._connection_gone)
 
 
 def _nothing() -> None:
     pass
 
 
-def _set_reuseport(sock: socket.socket) -> None:
+def set_reuseport(sock: socket.socket) -> None:
+    """Set ``SO_REUSEPORT``; ``ValueError`` (CPython's messages) where it is missing."""
     option = getattr(socket, "SO_REUSEPORT", None)
     if option is None:
         raise ValueError("reuse_port not supported by socket module")
@@ -441,7 +325,8 @@ def _set_reuseport(sock: socket.socket) -> None:
         ) from None
 
 
-def _remove_stale_socket(path: str) -> None:
+def remove_stale_socket(path: str | bytes) -> None:
+    """Remove the Unix socket file left at *path* by an earlier process, if any."""
     try:
         if stat.S_ISSOCK(os.stat(path).st_mode):
             os.remove(path)
@@ -475,7 +360,7 @@ async def _datagram_candidates(
             if addr is not None and not isinstance(addr, str):
                 raise TypeError("string is expected")
         if local_addr and local_addr[0] not in (0, "\x00"):
-            _remove_stale_socket(local_addr)
+            remove_stale_socket(local_addr)
         return [((family, proto), (local_addr, remote_addr))]
     # Addresses grouped by (family, proto), in the resolver's order.
     pairs: dict[tuple[int, int], list[Any]] = {}
@@ -554,7 +439,7 @@ async def open_datagram_endpoint(
             try:
                 made = socket.socket(family=cand_family, type=socket.SOCK_DGRAM, proto=cand_proto)
                 if reuse_port:
-                    _set_reuseport(made)
+                    set_reuseport(made)
                 if allow_broadcast:
                     made.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
                 made.setblocking(False)

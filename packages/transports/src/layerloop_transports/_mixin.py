@@ -18,14 +18,13 @@ import itertools
 import logging
 import os
 import socket
-import stat
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol, TypeVar, TypeVarTuple, cast
 
 from layerloop_core.abc import Address, IOBackend, Operation, StreamBackend
 
-from ._datagram import open_datagram_endpoint
+from ._datagram import open_datagram_endpoint, remove_stale_socket, set_reuseport
 from ._eyeballs import staggered_connect
 from ._fdowners import OWNERS_BY_LOOP, check_fd_free, refuse_if_owned
 from ._pipes import ReadPipeTransport, WritePipeTransport
@@ -90,18 +89,6 @@ class _Host(Protocol):
 def _check_ssl_socket(sock: socket.socket) -> None:
     if _SSLSocket is not None and isinstance(sock, _SSLSocket):
         raise TypeError("Socket cannot be of type SSLSocket")
-
-
-def _set_reuseport(sock: socket.socket) -> None:
-    option = getattr(socket, "SO_REUSEPORT", None)
-    if option is None:
-        raise ValueError("reuse_port not supported by socket module")
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, option, 1)
-    except OSError:
-        raise ValueError(
-            "reuse_port not supported by socket module, SO_REUSEPORT defined but not implemented."
-        ) from None
 
 
 def _interleave(infos: list[AddrInfo], first_family_count: int) -> list[AddrInfo]:
@@ -683,7 +670,7 @@ class TransportsMixin:
                 if reuse_address:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if reuse_port:
-                    _set_reuseport(sock)
+                    set_reuseport(sock)
                 if keep_alive:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
                 if _HAS_IPV6 and family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
@@ -819,7 +806,7 @@ class TransportsMixin:
             address = os.fspath(path)
             sock = socket.socket(cast(int, _AF_UNIX), socket.SOCK_STREAM)
             if not _is_abstract(address):
-                _remove_stale_socket(address)
+                remove_stale_socket(address)
             try:
                 sock.bind(address)
             except OSError as exc:
@@ -978,17 +965,6 @@ class TransportsMixin:
 
 def _is_abstract(path: str | bytes) -> bool:
     return path[0] in (0, "\x00")
-
-
-def _remove_stale_socket(path: str | bytes) -> None:
-    try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.remove(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        # The directory may allow creating the socket but not inspecting it.
-        logger.error("Unable to check or remove stale UNIX socket %r: %r", path, exc)
 
 
 def _raise_connect_errors(errors: list[OSError], all_errors: bool) -> None:

@@ -40,11 +40,12 @@ import os
 import stat
 import sys
 import warnings
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from layerloop_core.abc import FileLike, Stream, StreamBackend
 
-from ._fdowners import claim_fd, release_fd
+from ._fdowners import claim_fd
+from ._flowcontrol import FlowControlledTransport, OwnedTransport
 
 __all__ = ["ReadPipeTransport", "WritePipeTransport"]
 
@@ -52,8 +53,6 @@ logger = logging.getLogger("asyncio")
 
 #: Bytes asked of the kernel per read (what CPython's pipe transport reads).
 PIPE_READ_SIZE: Final = 256 * 1024
-DEFAULT_HIGH_WATER: Final = 64 * 1024
-CONNLOST_WRITE_WARN: Final = 5
 _JOIN_LIMIT: Final = 1024 * 1024
 
 _FIFO: Final = 1
@@ -97,7 +96,40 @@ def _nothing() -> None:
     pass
 
 
-class ReadPipeTransport(asyncio.ReadTransport):
+class _PipeEnd(OwnedTransport):
+    """What both pipe transports do with their backend stream: the ``pipe`` extra
+    info, the close, and the warning for a transport dropped unclosed.
+
+    No ``__slots__`` here: pipe transports keep a ``__dict__`` (tests and users patch
+    methods on instances, CPython's test_subprocess mocks ``pause_reading``, as they can
+    on CPython's transports), and a base without slots of its own combines with
+    :class:`FlowControlledTransport`.  The concrete classes declare these fields."""
+
+    _info: dict[str, Any]
+    _stream: Stream
+    _stream_closed: bool
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if not getattr(self, "_stream_closed", True):
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._stream_closed = True
+            with contextlib.suppress(Exception):
+                self._stream.close(_nothing)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """``pipe`` (the object given to ``connect_read_pipe`` or
+        ``connect_write_pipe``), or *default*."""
+        return self._info.get(name, default)
+
+    def _close_stream(self, exc: BaseException | None) -> None:
+        if self._stream_closed:
+            return
+        self._stream_closed = True
+        self._lost_exc = exc
+        self._stream.close(self._connection_gone)
+
+
+class ReadPipeTransport(_PipeEnd, asyncio.ReadTransport):
     """The read end of a pipe, a stream socket or a character device as an
     :class:`asyncio.ReadTransport` (what ``loop.connect_read_pipe`` returns).
 
@@ -106,19 +138,10 @@ class ReadPipeTransport(asyncio.ReadTransport):
     cannot stay half open) and then ``connection_lost(None)``.
     """
 
-    # __dict__: tests and users patch methods on instances (CPython's test_subprocess
-    # mocks pause_reading), as they can on CPython's transports.
     __slots__ = (
-        "__dict__",
-        "__weakref__",
-        "_closing",
-        "_fd",
         "_info",
-        "_loop",
-        "_lost",
         "_paused",
         "_pipe",
-        "_protocol",
         "_rbuf",
         "_rview",
         "_started",
@@ -134,21 +157,17 @@ class ReadPipeTransport(asyncio.ReadTransport):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(loop, protocol)
         fd = pipe if isinstance(pipe, int) else pipe.fileno()
         if _kind_of(fd) == 0:
             raise ValueError("Pipe transport is for pipes/sockets only.")
         backend = _backend_of(loop)
-        self._loop = loop
         self._pipe = pipe
         self._fd = fd
         self._info: dict[str, Any] = {} if extra is None else dict(extra)
         self._info["pipe"] = pipe
-        self._protocol: Any = protocol
-        self._closing = False
         self._paused = False
         self._started = False
-        self._lost: BaseException | None = None
         self._stream_closed = False
         self._rbuf = bytearray(PIPE_READ_SIZE)
         self._rview = memoryview(self._rbuf)
@@ -164,26 +183,6 @@ class ReadPipeTransport(asyncio.ReadTransport):
         state = "closed" if self._stream_closed else "closing" if self._closing else "open"
         reading = "polling" if self.is_reading() else "idle"
         return f"<{type(self).__name__} fd={self._fd} {state} read={reading}>"
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if not getattr(self, "_stream_closed", True):
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._stream_closed = True
-            with contextlib.suppress(Exception):
-                self._stream.close(_nothing)
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """``pipe`` (the object given to ``connect_read_pipe``), or *default*."""
-        return self._info.get(name, default)
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return cast(asyncio.BaseProtocol, self._protocol)
-
-    def is_closing(self) -> bool:
-        return self._closing
 
     def is_reading(self) -> bool:
         return not self._paused and not self._closing
@@ -252,36 +251,12 @@ class ReadPipeTransport(asyncio.ReadTransport):
             if self._loop.get_debug():
                 logger.debug("%r: %s", self, message, exc_info=True)
         else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+            self._report(message, exc)
         self._closing = True
         self._close_stream(exc)
 
-    def _close_stream(self, exc: BaseException | None) -> None:
-        if self._stream_closed:
-            return
-        self._stream_closed = True
-        self._lost = exc
-        self._stream.close(self._stream_gone)
 
-    def _stream_gone(self) -> None:
-        release_fd(self._loop, self._fd, self)
-        exc = self._lost
-        self._lost = None
-        protocol = self._protocol
-        try:
-            protocol.connection_lost(exc)
-        finally:
-            self._protocol = None
-
-
-class WritePipeTransport(asyncio.WriteTransport):
+class WritePipeTransport(_PipeEnd, FlowControlledTransport):
     """The write end of a pipe, a stream socket or a character device as an
     :class:`asyncio.WriteTransport` (what ``loop.connect_write_pipe`` returns).
 
@@ -291,31 +266,17 @@ class WritePipeTransport(asyncio.WriteTransport):
     transport is lost (see the module docstring).
     """
 
-    # __dict__: tests and users patch methods on instances (CPython's test_subprocess
-    # mocks pause_reading), as they can on CPython's transports.
     __slots__ = (
-        "__dict__",
-        "__weakref__",
-        "_closing",
-        "_conn_lost",
-        "_fd",
-        "_high_water",
         "_inflight",
         "_info",
         "_kind",
-        "_loop",
-        "_lost",
-        "_low_water",
         "_pipe",
-        "_protocol",
-        "_protocol_paused",
         "_scratch",
         "_stream",
         "_stream_closed",
         "_watching",
         "_wqueue",
         "_writing",
-        "_wsize",
     )
 
     def __init__(
@@ -326,31 +287,22 @@ class WritePipeTransport(asyncio.WriteTransport):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(loop, protocol)
         fd = pipe if isinstance(pipe, int) else pipe.fileno()
         kind = _kind_of(fd)
         if kind == 0:
             raise ValueError("Pipe transport is only for pipes, sockets and character devices")
         backend = _backend_of(loop)
-        self._loop = loop
         self._pipe = pipe
         self._fd = fd
         self._kind = kind
         self._info: dict[str, Any] = {} if extra is None else dict(extra)
         self._info["pipe"] = pipe
-        self._protocol: Any = protocol
-        self._closing = False
-        self._conn_lost = 0
-        self._lost: BaseException | None = None
         self._stream_closed = False
         self._watching = False
         self._wqueue: collections.deque[bytes | memoryview] = collections.deque()
-        self._wsize = 0
         self._writing = False
         self._inflight: memoryview | None = None
-        self._protocol_paused = False
-        self._high_water = DEFAULT_HIGH_WATER
-        self._low_water = DEFAULT_HIGH_WATER // 4
         self._scratch = memoryview(bytearray(1))
         _set_nonblocking(fd)
         self._stream: Stream = backend.open_stream(pipe, self)
@@ -365,26 +317,6 @@ class WritePipeTransport(asyncio.WriteTransport):
     def __repr__(self) -> str:
         state = "closed" if self._stream_closed else "closing" if self._closing else "open"
         return f"<{type(self).__name__} fd={self._fd} {state} bufsize={self._wsize}>"
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if not getattr(self, "_stream_closed", True):
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._stream_closed = True
-            with contextlib.suppress(Exception):
-                self._stream.close(_nothing)
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """``pipe`` (the object given to ``connect_write_pipe``), or *default*."""
-        return self._info.get(name, default)
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return cast(asyncio.BaseProtocol, self._protocol)
-
-    def is_closing(self) -> bool:
-        return self._closing
 
     # -- watching the reader: the StreamOwner side ---------------------------------
 
@@ -426,9 +358,7 @@ class WritePipeTransport(asyncio.WriteTransport):
         if not data:
             return
         if self._conn_lost or self._closing:
-            if self._conn_lost >= CONNLOST_WRITE_WARN:
-                logger.warning("pipe closed by peer or os.write(pipe, data) raised exception.")
-            self._conn_lost += 1
+            self._drop_write("pipe closed by peer or os.write(pipe, data) raised exception.")
             return
         if not self._writing and not self._wqueue:
             view = memoryview(data)
@@ -514,81 +444,7 @@ class WritePipeTransport(asyncio.WriteTransport):
         """Close now, discarding queued data; ``connection_lost(None)`` follows."""
         self._force_close(None)
 
-    # -- flow control ------------------------------------------------------------
-
-    def get_write_buffer_size(self) -> int:
-        return self._wsize
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """As ``Transport.set_write_buffer_limits``: *high* defaults to 64 KiB (or
-        4 * *low*), *low* to *high* // 4; ``ValueError`` unless ``high >= low >= 0``."""
-        if high is None:
-            high = DEFAULT_HIGH_WATER if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        if self._wsize <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": "protocol.pause_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-
-    def _maybe_resume_protocol(self) -> None:
-        if not self._protocol_paused or self._wsize > self._low_water:
-            return
-        self._protocol_paused = False
-        try:
-            self._protocol.resume_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": "protocol.resume_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-
     # -- closing -----------------------------------------------------------------
-
-    def _fatal_error(
-        self, exc: BaseException, message: str = "Fatal error on pipe transport"
-    ) -> None:
-        if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-        self._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:
         self._closing = True
@@ -597,19 +453,6 @@ class WritePipeTransport(asyncio.WriteTransport):
         self._close_stream(exc)
 
     def _close_stream(self, exc: BaseException | None) -> None:
-        if self._stream_closed:
-            return
-        self._stream_closed = True
-        self._lost = exc
+        # _watching never becomes True again once the stream is closed.
         self._watching = False
-        self._stream.close(self._stream_gone)
-
-    def _stream_gone(self) -> None:
-        release_fd(self._loop, self._fd, self)
-        exc = self._lost
-        self._lost = None
-        protocol = self._protocol
-        try:
-            protocol.connection_lost(exc)
-        finally:
-            self._protocol = None
+        super()._close_stream(exc)

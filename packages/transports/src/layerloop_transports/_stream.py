@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from layerloop_core.abc import Stream, StreamBackend
 
-from ._fdowners import claim_fd, release_fd
+from ._fdowners import claim_fd
+from ._flowcontrol import FlowControlledTransport
 
 if TYPE_CHECKING:
     from ._server import Server
@@ -62,10 +63,6 @@ READ_BUFFER_SIZE: Final = 256 * 1024
 #: 16, 0.7-1.0x with 64.
 SPARE_READ_BUFFERS: Final = 16
 _spare_read_buffers: list[memoryview] = []
-#: Default high-water mark of the write buffer; the low-water mark defaults to a quarter.
-DEFAULT_HIGH_WATER: Final = 64 * 1024
-#: After this many writes to a lost connection, each further one logs a warning.
-CONNLOST_WRITE_WARN: Final = 5
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 _EMPTY: Final = memoryview(b"")
@@ -95,7 +92,7 @@ def _resolve_waiter(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class StreamTransport(asyncio.Transport):
+class StreamTransport(FlowControlledTransport, asyncio.Transport):
     """A connected stream socket (TCP or Unix) as an :class:`asyncio.Transport`.
 
     Created by the connection APIs of :class:`~layerloop_transports.TransportsMixin`;
@@ -108,22 +105,13 @@ class StreamTransport(asyncio.Transport):
     __slots__ = (
         "__weakref__",
         "_buffered",
-        "_closing",
-        "_conn_lost",
         "_eof",
         "_eof_received",
-        "_fd",
-        "_high_water",
         "_inflight",
         "_info",
         "_lender",
         "_lent",
-        "_loop",
-        "_lost_exc",
-        "_low_water",
         "_paused",
-        "_protocol",
-        "_protocol_paused",
         "_rview",
         "_sendfile_waiter",
         "_server",
@@ -133,7 +121,6 @@ class StreamTransport(asyncio.Transport):
         "_stream_closed",
         "_wqueue",
         "_writing",
-        "_wsize",
     )
 
     def __init__(
@@ -146,8 +133,7 @@ class StreamTransport(asyncio.Transport):
         extra: dict[str, Any] | None = None,
         server: Server | None = None,
     ) -> None:
-        super().__init__()
-        self._loop = loop
+        super().__init__(loop, protocol)
         self._sock = sock
         self._fd = sock.fileno()
         info: dict[str, Any] = {} if extra is None else dict(extra)
@@ -162,7 +148,6 @@ class StreamTransport(asyncio.Transport):
                 info["peername"] = sock.getpeername()
             except OSError:
                 info["peername"] = None
-        self._protocol: Any = None
         self._buffered = False
         self._rview: memoryview | None = None
         self._lent: memoryview | None = None
@@ -171,24 +156,17 @@ class StreamTransport(asyncio.Transport):
         self._lender: asyncio.BufferedProtocol | None = None
         self.set_protocol(protocol)
         self._server = server
-        self._closing = False
-        self._conn_lost = 0
-        self._lost_exc: BaseException | None = None
         self._paused = False
         self._started = False
         self._eof = False
         self._eof_received = False
         self._stream_closed = False
         self._wqueue: collections.deque[bytes | memoryview] = collections.deque()
-        self._wsize = 0
         self._writing = False
         self._inflight: memoryview | list[memoryview] | None = None
         # Set while loop.sendfile() owns the write side (see _sendfile.py): resolved
         # once the queue has drained; write()/writelines() raise meanwhile.
         self._sendfile_waiter: asyncio.Future[None] | None = None
-        self._protocol_paused = False
-        self._high_water = DEFAULT_HIGH_WATER
-        self._low_water = DEFAULT_HIGH_WATER // 4
         set_nodelay(sock)
         backend = cast(StreamBackend, getattr(loop, "backend", None))
         self._stream: Stream = backend.open_stream(sock, self)
@@ -237,10 +215,6 @@ class StreamTransport(asyncio.Transport):
         if not self._buffered and self._rview is None:
             spares = _spare_read_buffers
             self._rview = spares.pop() if spares else memoryview(bytearray(READ_BUFFER_SIZE))
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        """The current protocol (``None`` once the connection is lost, as in CPython)."""
-        return cast(asyncio.BaseProtocol, self._protocol)
 
     # -- reading: the StreamOwner side -------------------------------------------------
 
@@ -416,9 +390,7 @@ class StreamTransport(asyncio.Transport):
         if not data:
             return
         if self._conn_lost:
-            if self._conn_lost >= CONNLOST_WRITE_WARN:
-                logger.warning("socket.send() raised exception.")
-            self._conn_lost += 1
+            self._drop_write("socket.send() raised exception.")
             return
         if not self._writing and not self._wqueue:
             view = memoryview(data)
@@ -468,9 +440,7 @@ class StreamTransport(asyncio.Transport):
                 self.write(only if only.__class__ in _BYTES_LIKE else b"".join(items))
             return
         if self._conn_lost:
-            if self._conn_lost >= CONNLOST_WRITE_WARN:
-                logger.warning("socket.send() raised exception.")
-            self._conn_lost += 1
+            self._drop_write("socket.send() raised exception.")
             return
         queue = self._wqueue
         idle = not self._writing and not queue
@@ -570,70 +540,7 @@ class StreamTransport(asyncio.Transport):
             return
         self._fatal_error(exc, "Fatal error on transport")
 
-    # -- flow control ------------------------------------------------------------------
-
-    def get_write_buffer_size(self) -> int:
-        """Bytes accepted by ``write`` that the kernel has not taken yet."""
-        return self._wsize
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """``(low, high)`` water marks of the write buffer."""
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the water marks: *high* defaults to 64 KiB (or 4 * *low*), *low* to
-        *high* // 4; ``ValueError`` unless ``high >= low >= 0``."""
-        if high is None:
-            high = DEFAULT_HIGH_WATER if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        if self._wsize <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": "protocol.pause_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-
-    def _maybe_resume_protocol(self) -> None:
-        if not self._protocol_paused or self._wsize > self._low_water:
-            return
-        self._protocol_paused = False
-        try:
-            self._protocol.resume_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": "protocol.resume_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-
     # -- closing -----------------------------------------------------------------------
-
-    def is_closing(self) -> bool:
-        """Whether :meth:`close` or :meth:`abort` was called or the connection was lost."""
-        return self._closing
 
     def close(self) -> None:
         """Stop reading, send what is queued, then close; ``connection_lost(None)``
@@ -649,21 +556,6 @@ class StreamTransport(asyncio.Transport):
     def abort(self) -> None:
         """Close now, discarding queued data; ``connection_lost(None)`` follows once."""
         self._force_close(None)
-
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
-        if isinstance(exc, OSError):
-            if self._loop.get_debug():
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
-        self._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:
@@ -684,14 +576,9 @@ class StreamTransport(asyncio.Transport):
 
     def _stream_gone(self) -> None:
         """The backend has closed the fd: tell the protocol, once."""
-        release_fd(self._loop, self._fd, self)
-        exc = self._lost_exc
-        self._lost_exc = None
-        protocol = self._protocol
         try:
-            protocol.connection_lost(exc)
+            self._connection_gone()
         finally:
-            self._protocol = None
             self._lent = None
             self._lender = None
             # The backend has released every lent buffer by now, and the protocol only

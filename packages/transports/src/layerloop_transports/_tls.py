@@ -51,6 +51,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Final
 
+from ._flowcontrol import water_marks
+
 __all__ = [
     "TLSLayer",
     "TLSServerFactory",
@@ -578,14 +580,7 @@ class TLSLayer(asyncio.BufferedProtocol):
         return self._outgoing.pending + self._backlog_size
 
     def set_write_buffer_limits(self, high: int | None, low: int | None) -> None:
-        if high is None:
-            high = WRITE_HIGH_WATER if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
+        self._high_water, self._low_water = water_marks(high, low, WRITE_HIGH_WATER)
         self._control_app_writing()
 
     def _control_app_writing(self) -> None:
