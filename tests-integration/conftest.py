@@ -70,17 +70,7 @@ _CPYTHON_TEST_TIMEOUT = 20
 #: *strict* xfail: the test still runs, and once the bug is fixed it fails as XPASS until
 #: its entry goes.  An entry that matches no test of its collected module fails the run
 #: (no rot).
-KNOWN_BACKEND_BUGS: dict[tuple[str, str], str] = {
-    (backend, f"test_server.TestServer2.{test}"): (
-        "layerloop-proactor bug: closing a stream with a receive or a send in flight "
-        "reports connection_lost one or two loop iterations later than asyncio (the "
-        "cancel SQEs go to the kernel with the next iteration's io_uring_enter, and a "
-        "cancelled send is reported through the ready queue before the fd is closed), "
-        "so Server.wait_closed() is not done after the two sleep(0) this test allows"
-    )
-    for backend in ("uring",)
-    for test in ("test_close_clients", "test_abort_clients")
-}
+KNOWN_BACKEND_BUGS: dict[tuple[str, str], str] = {}
 
 
 def _known_bug_applies(key: tuple[str, str]) -> bool:

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import needs_uring
 from layerloop_core import EventLoop
-from layerloop_proactor import UringBackend
+from layerloop_proactor import Ring, UringBackend
 
 pytestmark = needs_uring
 
@@ -425,4 +425,167 @@ def test_a_write_cancelled_before_submission_never_reaches_the_socket(
         stream.close(lambda: closed.append(True))
         run_briefly(loop)
     assert b.recv(4096) == b""  # end of stream, and not one byte before it
+    b.close()
+
+
+class HoldingRing(Ring):
+    """A ring that holds back the CQEs of chosen requests until :meth:`release`: a
+    request the kernel does not stop at once (one running in an io-wq worker)."""
+
+    __slots__ = ("held", "hold")
+
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.hold: set[int] = set()
+        self.held: list[tuple[int, int, int]] = []
+
+    def completions(self) -> list[tuple[int, int, int]]:
+        ready: list[tuple[int, int, int]] = []
+        if not self.hold:
+            ready.extend(self.held)
+            self.held.clear()
+        for cqe in super().completions():
+            (self.held if cqe[0] in self.hold else ready).append(cqe)
+        return ready
+
+    def release(self) -> None:
+        self.hold.clear()
+
+
+def _resizable(buf: bytearray) -> bool:
+    """Whether nothing holds an export of *buf* (a pinned buffer cannot be resized)."""
+    try:
+        buf.append(0)
+    except BufferError:
+        return False
+    del buf[-1]
+    return True
+
+
+def _reading_and_writing(
+    loop: EventLoop, reports: list[Any]
+) -> tuple[Any, Owner, socket.socket, socket.socket, Buffer]:
+    """A stream with a RECV into its owner's buffer and a SEND the peer does not take
+    in flight."""
+    backend = loop.backend
+    assert isinstance(backend, UringBackend)
+    a, b = pair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    owner = Owner()
+    stream = backend.open_stream(a, owner)
+    stream.start_reading()
+    b.send(b"first")
+    run_briefly(loop)
+    assert owner.events == [b"first"]
+    lent = owner.buffer
+    assert lent is not None
+    stream.write(
+        memoryview(b"y" * 4_000_000),
+        lambda n, exc: reports.append(("write", type(exc), _resizable(lent))),
+    )
+    run_briefly(loop)
+    assert reports == []
+    with pytest.raises(BufferError):
+        lent.extend(b"z")  # the RECV's pin
+    return stream, owner, a, b, lent
+
+
+def test_stream_close_reports_in_the_next_iteration_before_later_callbacks(
+    loop: EventLoop,
+) -> None:
+    # Where a readiness backend (and asyncio's transport) reports: from a callback queued
+    # by close().  The poll before it carries the cancels and brings their CQEs back, so
+    # by then the fd is closed and neither buffer is the kernel's any more.
+    reports: list[Any] = []
+    stream, owner, a, b, lent = _reading_and_writing(loop, reports)
+
+    def closed() -> None:
+        lent.extend(b"z")  # raises BufferError if the RECV's pin were still held
+        reports.append(("closed", a.fileno()))
+
+    iterations = [0]
+
+    def count() -> None:
+        iterations[0] += 1
+        if len(reports) < 3:
+            loop.call_soon(count)
+
+    async def main() -> None:
+        loop.call_soon(count)
+        await asyncio.sleep(0)
+        start = iterations[0]
+        stream.close(closed)
+        loop.call_soon(reports.append, "later")
+        while len(reports) < 3:
+            await asyncio.sleep(0)
+        assert iterations[0] - start == 1
+
+    loop.run_until_complete(main())
+    assert reports == [("write", asyncio.CancelledError, True), ("closed", -1), "later"]
+    assert owner.events == [b"first"]  # no owner callback after close
+    b.close()
+
+
+@pytest.mark.parametrize("late", ["read", "write", "both"])
+def test_stream_close_waits_for_a_late_cancel_completion(late: str) -> None:
+    ring = HoldingRing()
+    loop = EventLoop(UringBackend(driver=ring))
+    try:
+        reports: list[Any] = []
+        stream, owner, a, b, lent = _reading_and_writing(loop, reports)
+        if late in ("read", "both"):
+            ring.hold.add(stream._rud)
+        if late in ("write", "both"):
+            ring.hold.add(stream._wud)
+        fd = a.fileno()
+        stream.close(lambda: reports.append(("closed", a.fileno())))
+        run_briefly(loop)
+        assert ring.held  # the kernel has answered, the "kernel" here has not
+        if late == "read":
+            # The write reports as usual; the close waits for the RECV.
+            assert reports == [("write", asyncio.CancelledError, False)]
+        else:
+            assert reports == []  # the write reports only with its CQE
+        assert a.fileno() == fd  # the fd stays open while a request may use it
+        if late != "write":
+            with pytest.raises(BufferError):
+                lent.extend(b"z")  # and the lent buffer stays the kernel's
+        ring.release()
+        run_briefly(loop)
+        assert reports[-1] == ("closed", -1)
+        assert [r[0] for r in reports] == ["write", "closed"]
+        lent.extend(b"z")
+        assert owner.events == [b"first"]
+        b.close()
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("inflight", ["read", "read-and-write"])
+def test_a_stream_closed_as_the_loop_closes_still_closes_its_fd(inflight: str) -> None:
+    # The loop closes before the close's cancels came back: the backend's drain brings
+    # their CQEs, and with the last one the stream closes its fd (as a readiness
+    # backend's close does at once) rather than leaving it to the garbage collector.
+    loop = EventLoop(UringBackend())
+    reports: list[Any] = []
+    try:
+        if inflight == "read":
+            backend = loop.backend
+            assert isinstance(backend, UringBackend)
+            a, b = pair()
+            stream = backend.open_stream(a, Owner())
+            stream.start_reading()
+            b.send(b"first")
+            run_briefly(loop)
+        else:
+            stream, _, a, b, _ = _reading_and_writing(loop, reports)
+        stream.close(lambda: reports.append("closed"))
+        assert a.fileno() != -1  # requests in flight: the fd stays open
+    finally:
+        loop.close()
+    assert a.fileno() == -1
+    assert reports == []  # a closed loop runs nothing
+    b.settimeout(1)
+    while b.recv(1 << 20):
+        pass  # what the cancelled SEND sent, then end of stream
     b.close()

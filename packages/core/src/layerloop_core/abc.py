@@ -428,6 +428,11 @@ class Stream(Protocol):
         No owner callback runs after ``close`` is called.  A graceful close (flush the
         queued data first) is the owner's: it waits for its last write to report, then
         calls ``close``.  Calling ``close`` twice is a :class:`RuntimeError`.
+
+        *done* (and the cancelled operations' callbacks) run where a callback queued by
+        ``close`` would run: in the next iteration, before anything queued after the
+        call, which is where asyncio's transports report ``connection_lost``.  Only an
+        operation the kernel cannot stop at once may delay them, until it has stopped.
         """
         ...
 
@@ -499,7 +504,8 @@ class DatagramEndpoint(Protocol):
 
     def close(self, done: Callable[[], None]) -> None:
         """Cancel (an outstanding send reports ``CancelledError`` first), close the
-        socket, then call *done*.  No owner callback runs after ``close``."""
+        socket, then call *done*.  No owner callback runs after ``close``.  *done* runs
+        where :meth:`Stream.close` runs its own."""
         ...
 
 

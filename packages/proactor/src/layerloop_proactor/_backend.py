@@ -333,9 +333,11 @@ class UringBackend:
             timeout = MAX_TIMEOUT
         ring.enter(timeout)
         ops = self._ops
+        retire = ops.pop
+        more = CQE_F_MORE  # a local: read once per CQE
         for ud, res, flags in ring.completions():
             # The last CQE of a request (no F_MORE) retires its user_data.
-            op = ops.get(ud) if flags & CQE_F_MORE else ops.pop(ud, None)
+            op = ops.get(ud) if flags & more else retire(ud, None)
             if op is not None:
                 op.complete(res, flags)
 

@@ -10,13 +10,18 @@ ready queue (contract point 1) with no allocation per operation.
 * **Reads** land in the owner's lent buffer: ``get_read_buffer`` is asked when the read
   is *submitted* (from the read handle, never inside ``poll``), and the buffer stays
   pinned until the CQE.  ``stop_reading`` leaves an in-flight read alone; its outcome is
-  held and delivered first thing after ``start_reading``.
+  held and delivered first thing after ``start_reading``.  A view lent twice in a row
+  (a transport's reused buffer) keeps its pin while the reads follow one another, so a
+  steady reader's RECV costs no new pin (see :meth:`UringStream._note_lent`); a reader
+  lending a fresh view per read is pinned per read, as the contract says.
 * **Writes** are tried synchronously by the owner (:meth:`UringStream.try_write`); what
   the kernel did not take goes out as one ``SEND``/``WRITE`` request.  A sequence of
   buffers is joined into one buffer (one copy) and sent as one request.
 * **close** cancels the in-flight requests by ``user_data``, waits for their CQEs, and
   only then closes the fd: a request holds the file open, so closing first would leave
-  the connection up (the peer sees no FIN) and the memory in use.
+  the connection up (the peer sees no FIN) and the memory in use.  The report (*done*)
+  runs from a callback queued by ``close``, where a readiness backend reports, because
+  the next poll hands the cancels to the kernel and brings their CQEs back first.
 * **Listeners** keep a multishot ``ACCEPT`` armed while accepting.  **Connects**,
   **sendfile** and **datagrams** wait on single-shot ``POLL_ADD`` requests and then make
   the system call (no ``sockaddr`` marshalling in Python).
@@ -31,6 +36,7 @@ import os
 import socket
 import stat
 import sys
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
@@ -74,6 +80,7 @@ _RETRY: Final = (BlockingIOError, InterruptedError)
 #: and empty (ValueError) buffers.
 _c_char_from_buffer = ctypes.c_char.from_buffer
 _addressof = ctypes.addressof
+_weakref = weakref.ref
 _Handle = asyncio.Handle
 _ECANCELED: Final = errno.ECANCELED
 
@@ -136,7 +143,12 @@ class _WriteOp(Completion):
         self.stream._write_completed(res)
 
     def abandon(self) -> None:
-        self.stream._wpin.release()
+        stream = self.stream
+        stream._wud = 0
+        stream._wpin.release()
+        if stream._closed:
+            # The loop is closing: its drain brought this CQE, so the kernel is done.
+            stream._close_fd_if_unused()
 
 
 class UringStream(Completion):
@@ -149,6 +161,7 @@ class UringStream(Completion):
     __slots__ = (
         "_backend",
         "_close_done",
+        "_close_due",
         "_closed",
         "_fd",
         "_fileobj",
@@ -157,6 +170,11 @@ class UringStream(Completion):
         "_loop",
         "_owner",
         "_poll_first",
+        "_rcaddr",
+        "_rcfresh",
+        "_rcpin",
+        "_rcseen",
+        "_rcview",
         "_rdrained",
         "_read_handle",
         "_readable",
@@ -207,6 +225,15 @@ class UringStream(Completion):
         self._write_op = _WriteOp(self)
         # The pin of the buffer lent to the in-flight RECV/READ (None: nothing lent).
         self._rkeep: object = None
+        # The pin cache (see _note_lent): the view a reader lends again and again (a
+        # transport's reused buffer), its pin and its address, so that a steady read
+        # costs no new pin; _rcseen watches whether a view is lent a second time,
+        # _rcfresh says the reader lends a fresh view per read (nothing to cache).
+        self._rcview: memoryview | None = None
+        self._rcpin: object = None
+        self._rcaddr = 0
+        self._rcseen: weakref.ref[memoryview] | None = None
+        self._rcfresh = False
         self._wpin = BufferPin()
         # RECV with POLL_FIRST when the last read left the socket drained (it did not
         # fill the buffer): the kernel then skips an attempt that would fail.
@@ -216,6 +243,8 @@ class UringStream(Completion):
         self._reading = False
         self._closed = False
         self._close_done: Callable[[], None] | None = None
+        # The close's report position has been reached (see close()).
+        self._close_due = False
         # Reading side: _rud is the in-flight request (0: none); _held says a result
         # (_rres) is waiting for the read handle.
         self._rud = 0
@@ -261,8 +290,50 @@ class UringStream(Completion):
         to its owner, in the ring)."""
         if self._reading:
             self._reading = False
+            self._drop_read_pin()
             if self._rud:
                 self._backend._cancel(self._rud)
+
+    def _drop_read_pin(self) -> None:
+        """Empty the pin cache (reading stops): the owner may resize or free the buffer
+        once no read is in flight (the in-flight read keeps its own pin, ``_rkeep``)."""
+        self._rcview = None
+        self._rcpin = None
+        self._rcseen = None
+        self._rcfresh = False
+
+    def _note_lent(self, buf: memoryview, keeper: object, addr: int) -> None:
+        """A view other than the cached one was lent (and pinned by *keeper*): decide
+        whether to cache its pin.
+
+        Only a view lent twice in a row is cached, and it stays pinned while the reads
+        follow one another (until stop_reading, end of stream, an error or close): the
+        lender keeps that view alive between reads, so its exporter cannot be resized
+        then anyway.  A reader lending a fresh view per read (a ``BufferedProtocol``
+        behind a transport, which may resize its buffer once a read is reported) is
+        watched through a weak reference, which pins nothing, and then left alone.
+        """
+        if self._rcview is not None:
+            # The reader switched buffers: forget the old one, watch the new one.
+            self._rcview = None
+            self._rcpin = None
+            self._rcfresh = False
+        if self._rcfresh:
+            return
+        seen = self._rcseen
+        if seen is None:
+            try:
+                self._rcseen = _weakref(buf)
+            except TypeError:  # not a memoryview: not worth caching
+                self._rcfresh = True
+            return
+        self._rcseen = None
+        if seen() is buf:
+            self._rcview = buf
+            self._rcpin = keeper
+            self._rcaddr = addr
+        else:
+            self._rcfresh = True
 
     def _submit_poll(self) -> None:
         # The first read after (re)starting waits for readability before asking the
@@ -272,12 +343,30 @@ class UringStream(Completion):
         self._rud = self._backend._submit(self, OP_POLL_ADD, self._fd, 0, 0, 0, POLLIN)
 
     def _submit_read(self) -> None:
+        """Lend the owner's next buffer to a RECV/READ: if the stream still reads (the
+        owner's callbacks may have stopped or closed it) and has nothing in flight."""
+        if self._rud:
+            return
+        if not self._reading or self._closed:
+            self._drop_read_pin()
+            return
         try:
             buf = self._owner.get_read_buffer(-1)
-            if not self._reading or self._closed:
-                return  # the owner stopped or closed inside get_read_buffer: nothing lent
-            # The pin (a buffer export) lives until the CQE: the kernel writes there.
-            keeper = _c_char_from_buffer(buf)
+            # The owner may have stopped or closed the stream inside get_read_buffer:
+            # then nothing is lent.  (mypy narrowed both flags above.)
+            if not self._reading or self._closed:  # type: ignore[redundant-expr]
+                return  # type: ignore[unreachable]
+            if buf is self._rcview:
+                # The same view as the previous read, whose pin is still held: the
+                # memory can neither have moved nor been freed, so its address stands.
+                keeper = self._rcpin
+                addr = self._rcaddr
+            else:
+                # The pin (a buffer export) lives until the CQE: the kernel writes there.
+                keeper = _c_char_from_buffer(buf)
+                addr = _addressof(keeper)
+                if not self._rcfresh:  # (a fresh-view reader never has a cached view)
+                    self._note_lent(buf, keeper, addr)
             length = buf.nbytes
             if self._is_sock:
                 # Inlined UringBackend._submit: the hot path of every steady reader.
@@ -289,7 +378,7 @@ class UringStream(Completion):
                 backend._ring.prep(
                     OP_RECV,
                     self._fd,
-                    _addressof(keeper),
+                    addr,
                     length,
                     0,
                     0,
@@ -299,7 +388,6 @@ class UringStream(Completion):
                 backend._ops[ud] = self
                 self._rud = ud
             else:
-                addr = _addressof(keeper)
                 self._rud = self._backend._submit(
                     self, OP_READ, self._fd, addr, length, OFFSET_CURRENT, 0
                 )
@@ -320,8 +408,15 @@ class UringStream(Completion):
             self._rkeep = None  # the kernel is done with the lent buffer
             # A read that did not fill its buffer drained the socket.
             self._rdrained = res < self._rlen
+            if res > 0 and self._reading and not self._closed:
+                # The steady state, first: data for a reader.
+                self._rres = res
+                self._held = True
+                self._backend._enqueue(self._read_handle)
+                return
         if self._closed:
-            self._maybe_finish_close()
+            self._drop_read_pin()
+            self._closing_completion()
             return
         if res == -_ECANCELED:
             # Cancelled by stop_reading before anything was read.
@@ -342,11 +437,17 @@ class UringStream(Completion):
             self._backend._enqueue(self._read_handle)
 
     def abandon(self) -> None:
+        self._rud = 0
         self._rkeep = None
+        self._drop_read_pin()
         self._rpoll = False
+        if self._closed:
+            # The loop is closing: its drain brought this CQE, so the kernel is done.
+            self._close_fd_if_unused()
 
     def _on_read(self) -> None:
         if not self._reading or self._closed:
+            self._drop_read_pin()
             return
         if not self._held:
             if self._readable:
@@ -365,20 +466,17 @@ class UringStream(Completion):
             finally:
                 # An owner callback that raised still leaves the stream reading (the
                 # exception goes to the loop's handler), as on a readiness backend.
-                if self._wants_next_read():
-                    self._submit_read()
+                self._submit_read()
         elif res == 0:
             self._reading = False
+            self._drop_read_pin()
             owner.read_done(0)
         elif res in (-errno.EAGAIN, -errno.EINTR):
             self._submit_poll()
         else:
             self._reading = False
+            self._drop_read_pin()
             owner.read_failed(error_from(res))
-
-    def _wants_next_read(self) -> bool:
-        # A method, not an inline test: the owner's callback may have changed the state.
-        return self._reading and not self._closed and not self._rud
 
     # -- writing -------------------------------------------------------------------
 
@@ -549,36 +647,81 @@ class UringStream(Completion):
     # -- closing -------------------------------------------------------------------
 
     def close(self, done: Callable[[], None]) -> None:
-        """Cancel the in-flight requests, wait for their completions, close the fd,
-        report the cancelled write (if any), then *done*."""
+        """Detach from the owner, cancel the in-flight requests, close the fd once their
+        completions are in, report the cancelled write (if any), then *done*.
+
+        The report runs where a readiness backend puts it (and where asyncio's
+        transport puts ``connection_lost``): from a callback queued here, so in the next
+        iteration and before anything queued after this call.  That iteration's poll
+        hands the cancels to the kernel first, and a request waiting for the socket (a
+        poll, or a receive or send armed on its wait queue) is cancelled within that
+        ``io_uring_enter``: its CQE is in before the report runs.  A request the kernel
+        cannot stop at once (one in an io-wq worker) delays the report until its CQE:
+        the fd and the buffers stay the kernel's until then (the read buffer is the
+        owner's own memory, lent until its CQE).
+        """
         if self._closed:
             raise RuntimeError("the stream is already closed")
+        # Requests are submitted only while reading, and stop_reading cancels the one in
+        # flight: a stopped stream's read request has its cancel already (a transport's
+        # close() stops reading first).
+        read_cancelled = not self._reading
         self._closed = True
         self._reading = False
         self._held = False
+        self._drop_read_pin()
         self._close_done = done
         backend = self._backend
-        if self._rud:
+        if self._rud and not read_cancelled:
             backend._cancel(self._rud)
         if self._wud:
             # A 0 result on a closed stream reports CancelledError (see _on_write).
             backend._withdraw_or_cancel(self._wud)
+        self._close_fd_if_unused()
+        self._loop.call_soon(self._close_due_now)
+
+    def _close_fd_if_unused(self) -> None:
+        # A request holds the file (closing the fd would not stop it: the peer would see
+        # no FIN) and may still use the fd number's buffers: close only when none is left.
+        if self._rud or self._wud or self._fd < 0:
+            return
+        self._fd = -1  # the number may be reused from now on
+        _close_fileobj(self._fileobj)
+
+    def _closing_completion(self) -> None:
+        """A CQE of a closed stream's read request (inside poll: no callbacks here)."""
+        self._close_fd_if_unused()
+        if self._close_due and self._fd < 0 and not self._wstate:
+            # The report position has passed (the slow path): report now.
+            self._loop.call_soon(self._maybe_finish_close)
+        # With a write outstanding, its own report (_finish) ends the close.
+
+    def _close_due_now(self) -> None:
+        self._close_due = True
+        if self._wstate and not self._wud:
+            # The cancelled write's CQE came with this iteration's poll, and its report
+            # is queued behind this callback: make it now, before *done* (the queued
+            # handle then finds the stream idle and does nothing).
+            self._on_write()
         self._maybe_finish_close()
 
     def _maybe_finish_close(self) -> None:
-        if self._rud or self._wud or self._wstate:
-            return  # a CQE, or the write handle's report, is still to come
+        """From the ready queue: call *done* once every request has completed, the fd
+        is closed, the write has reported and the report position has been reached."""
+        self._close_fd_if_unused()
+        if self._fd >= 0 or self._wstate or not self._close_due:
+            return
         done = self._close_done
         if done is None:
             return
         self._close_done = None
         shutdown = self._shutdown_done
         self._shutdown_done = None
-        _close_fileobj(self._fileobj)
-        call_soon = self._loop.call_soon
-        if shutdown is not None:
-            call_soon(shutdown, asyncio.CancelledError())
-        call_soon(done)
+        try:
+            if shutdown is not None:
+                shutdown(asyncio.CancelledError())
+        finally:
+            done()
 
 
 class _AcceptOp(Completion):
@@ -816,6 +959,7 @@ class UringDatagram:
         "_backend",
         "_buffer",
         "_close_done",
+        "_close_due",
         "_closed",
         "_fd",
         "_loop",
@@ -850,6 +994,8 @@ class UringDatagram:
         self._receiving = False
         self._closed = False
         self._close_done: Callable[[], None] | None = None
+        # The close's report position has been reached (see close()).
+        self._close_due = False
         self._rud = 0
         self._sud = 0
         self._sres = 0
@@ -883,7 +1029,11 @@ class UringDatagram:
             self._sres = res
             self._backend._enqueue(self._write_handle)
         if self._closed:
-            self._maybe_finish_close()
+            # Inside poll: close the socket if it is unused now, report only from the
+            # ready queue.
+            self._close_sock_if_unused()
+            if self._close_due and self._fd < 0 and self._sdone is None:
+                self._loop.call_soon(self._maybe_finish_close)
 
     def _on_readable(self) -> None:
         if not self._receiving or self._closed:
@@ -964,7 +1114,11 @@ class UringDatagram:
 
     def close(self, done: Callable[[], None]) -> None:
         """Cancel the poll requests, report an outstanding send as cancelled, close the
-        socket once the requests have completed, then *done*."""
+        socket once the requests have completed, then *done*.
+
+        As :meth:`UringStream.close`: the report runs from a callback queued here (where
+        asyncio's transport reports ``connection_lost``), after the next poll has handed
+        the cancels to the kernel and brought their completions back."""
         if self._closed:
             raise RuntimeError("the endpoint is already closed")
         self._closed = True
@@ -975,15 +1129,33 @@ class UringDatagram:
             backend._cancel(self._rud)
         if self._sud:
             backend._cancel(self._sud)
-        self._maybe_finish_close()
+        self._close_sock_if_unused()
+        self._loop.call_soon(self._close_due_now)
 
-    def _maybe_finish_close(self) -> None:
-        if self._rud or self._sud or self._sdone is not None or self._close_done is None:
+    def _close_sock_if_unused(self) -> None:
+        # A poll request holds the file: close only when none is in flight.
+        if self._rud or self._sud or self._fd < 0:
             return
-        done = self._close_done
-        self._close_done = None
+        self._fd = -1
         try:  # noqa: SIM105
             self._sock.close()
         except OSError:
             pass
-        self._loop.call_soon(done)
+
+    def _close_due_now(self) -> None:
+        self._close_due = True
+        if self._sdone is not None and not self._sud:
+            # The cancelled send's poll completed with this iteration's poll and its
+            # report is queued behind this callback: make it now, before *done*.
+            self._on_writable()
+        self._maybe_finish_close()
+
+    def _maybe_finish_close(self) -> None:
+        self._close_sock_if_unused()
+        if self._fd >= 0 or self._sdone is not None or not self._close_due:
+            return
+        done = self._close_done
+        if done is None:
+            return
+        self._close_done = None
+        done()
