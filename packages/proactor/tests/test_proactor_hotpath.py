@@ -7,34 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 from ctypes import addressof, c_char
 from typing import Any
 
 import pytest
 
-from conftest import needs_uring
+from conftest import needs_uring, pair
 from layerloop_core import EventLoop
 from layerloop_proactor import Ring, UringBackend
 from layerloop_proactor import _streams as streams_module
 from layerloop_proactor._ring import OP_NOP, OP_RECV, OP_SEND
 
 pytestmark = needs_uring
-
-
-@pytest.fixture
-def loop() -> Iterator[EventLoop]:
-    made = EventLoop(UringBackend())
-    yield made
-    if not made.is_closed():
-        made.close()
-
-
-def pair() -> tuple[socket.socket, socket.socket]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    return a, b
 
 
 def run_briefly(loop: EventLoop, times: int = 5) -> None:

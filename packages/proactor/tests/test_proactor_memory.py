@@ -14,12 +14,11 @@ import subprocess
 import sys
 import warnings
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from conftest import needs_uring
+from conftest import needs_uring, pair
 from layerloop_core import EventLoop
 from layerloop_proactor import Ring, UringBackend
 
@@ -32,21 +31,6 @@ class Buffer(bytearray):
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture
-def loop() -> Iterator[EventLoop]:
-    made = EventLoop(UringBackend())
-    yield made
-    if not made.is_closed():
-        made.close()
-
-
-def pair() -> tuple[socket.socket, socket.socket]:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    return a, b
 
 
 class Owner:
