@@ -563,6 +563,77 @@ def test_read_flow_control(loop: asyncio.AbstractEventLoop, certs: Certs) -> Non
     loop.run_until_complete(main())
 
 
+class _Chunks(Recorder):
+    """Keeps each ``data_received`` payload apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        super().data_received(data)
+
+
+def _send_records_at_once(port: int, context: ssl.SSLContext, records: list[bytes]) -> None:
+    """A blocking TLS client that encrypts *records* (one TLS record each) and sends
+    their ciphertext in one ``sendall``, then waits for the server's ``close_notify``."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                received = sock.recv(65536)
+                assert received, "the server closed during the handshake"
+                incoming.write(received)
+        sock.sendall(outgoing.read())
+        for record in records:
+            tls.write(record)
+        sock.sendall(outgoing.read())
+        sock.settimeout(30)
+        while received := sock.recv(65536):
+            incoming.write(received)
+            try:
+                if not tls.read():
+                    return  # close_notify
+            except ssl.SSLWantReadError:
+                pass
+
+
+def test_records_received_together_are_one_delivery(
+    loop: asyncio.AbstractEventLoop, certs: Certs
+) -> None:
+    """Every complete record in the incoming data is decrypted before the application
+    hears of it: one ``data_received`` with all of them, in order."""
+
+    async def main() -> None:
+        receivers: list[_Chunks] = []
+
+        def factory() -> _Chunks:
+            receivers.append(_Chunks())
+            return receivers[-1]
+
+        server, port = await _tls_server(loop, factory, certs.server())
+        records = [b"%02d" % index * 50 for index in range(20)]
+        client = loop.run_in_executor(None, _send_records_at_once, port, certs.client(), records)
+        while not receivers:
+            await asyncio.sleep(0.01)
+        (receiver,) = receivers
+        expected = b"".join(records)
+        await asyncio.wait_for(receiver.wait_for_bytes(len(expected)), 30)
+        assert receiver.chunks == [expected]
+        receiver.transport.close()
+        await asyncio.wait_for(client, 30)
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
 def test_peer_close_notify_and_plain_eof(loop: asyncio.AbstractEventLoop, certs: Certs) -> None:
     async def main() -> None:
         peers: list[Recorder] = []

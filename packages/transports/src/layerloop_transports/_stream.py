@@ -119,6 +119,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         "_started",
         "_stream",
         "_stream_closed",
+        "_try_write",
         "_wqueue",
         "_writing",
     )
@@ -170,6 +171,8 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         set_nodelay(sock)
         backend = cast(StreamBackend, getattr(loop, "backend", None))
         self._stream: Stream = backend.open_stream(sock, self)
+        # Bound once: write() calls it for every write made while idle.
+        self._try_write = self._stream.try_write
         claim_fd(loop, sock.fileno(), self)
         if server is not None:
             server._attach(self)
@@ -256,7 +259,9 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
             return view
         protocol = self._protocol
         try:
-            view = memoryview(protocol.get_buffer(size_hint))
+            buf = protocol.get_buffer(size_hint)
+            # A protocol that keeps a memoryview of its buffer is lent that view.
+            view = buf if buf.__class__ is memoryview else memoryview(buf)
             if not view.nbytes:
                 raise RuntimeError("get_buffer() returned an empty buffer")
             if view.readonly:
@@ -395,7 +400,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         if not self._writing and not self._wqueue:
             view = memoryview(data)
             try:
-                sent = self._stream.try_write(view)
+                sent = self._try_write(view)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:

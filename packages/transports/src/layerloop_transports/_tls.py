@@ -30,9 +30,10 @@ Invariants:
   copied into the incoming BIO at once.  Plaintext is decrypted straight into a
   ``BufferedProtocol``'s own buffer (``SSLObject.read(n, buffer)``), or, for a
   ``Protocol``, into a 256 KiB buffer shared by the thread's connections, from which
-  one ``bytes`` per delivery is made.  While the
-  application has paused reading, the lower transport is paused too, so at most one
-  read in flight lands in the incoming BIO.
+  one ``bytes`` per delivery is made.  Every complete record in the incoming BIO is
+  decrypted before the application hears of them: one delivery per lower read, up to
+  the buffer's size.  While the application has paused reading, the lower transport
+  is paused too, so at most one read in flight lands in the incoming BIO.
 * **Errors.**  An error of the TLS layer (handshake, corrupted records, a timeout)
   aborts the lower transport and is what the application's ``connection_lost`` and the
   caller waiting for the handshake receive.  ``ssl.SSLError`` is an ``OSError``: like
@@ -522,20 +523,8 @@ class TLSLayer(asyncio.BufferedProtocol):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Encrypt and send *data* (called by the application transport)."""
-        state = self._state
-        if state > _WRAPPED or self._conn_lost:
-            if self._conn_lost >= _CONNLOST_WRITE_WARN:
-                logger.warning("SSL connection is closed")
-            self._conn_lost += 1
-            return
-        if state == _HANDSHAKE or self._backlog:
-            chunk = _same_or_copy(data)
-            self._backlog.append(chunk)
-            self._backlog_size += len(chunk)
-            if state == _WRAPPED:
-                self._write_backlog()
-            else:
-                self._control_app_writing()
+        if self._state != _WRAPPED or self._backlog or self._conn_lost:
+            self._write_not_wrapped(data)
             return
         try:
             sent = self._sslobj.write(data)
@@ -549,7 +538,30 @@ class TLSLayer(asyncio.BufferedProtocol):
             rest = _same_or_copy(memoryview(data).cast("B")[sent:])
             self._backlog.append(rest)
             self._backlog_size += len(rest)
-        self._flush_outgoing()
+        # _flush_outgoing, spelled out: one write per application write is the hot path.
+        outgoing = self._outgoing
+        lower = self._lower
+        if lower is not None and not self._lower_paused and outgoing.pending:
+            lower.write(outgoing.read())
+        # _control_app_writing acts only from here on (crossing high, or paused).
+        if self._app_write_paused or outgoing.pending + self._backlog_size >= self._high_water:
+            self._control_app_writing()
+
+    def _write_not_wrapped(self, data: bytes | bytearray | memoryview) -> None:
+        """A write during the handshake, behind a backlog, or after closing."""
+        state = self._state
+        if state > _WRAPPED or self._conn_lost:
+            if self._conn_lost >= _CONNLOST_WRITE_WARN:
+                logger.warning("SSL connection is closed")
+            self._conn_lost += 1
+            return
+        chunk = _same_or_copy(data)
+        self._backlog.append(chunk)
+        self._backlog_size += len(chunk)
+        if state == _WRAPPED:
+            self._write_backlog()
+        else:
+            self._control_app_writing()
 
     def _write_backlog(self) -> None:
         """Encrypt what waited for the handshake (or for a renegotiation's read)."""
@@ -649,15 +661,61 @@ class TLSLayer(asyncio.BufferedProtocol):
             self._fatal_error(exc, "Fatal error on SSL protocol")
 
     def _read(self) -> None:
-        """Deliver the plaintext available (wrapped or flushing, not paused)."""
+        """Decrypt and deliver until no complete record is left, the application
+        pauses reading or the state moves past flushing (called when wrapped or
+        flushing); then send what reading produced, and close on ``close_notify``.
+
+        ``SSL_read`` returns at most one record's plaintext, and less than asked only
+        when that record is used up.  So within one filling, the next read is tried
+        only while ciphertext (or the end of the stream) is in the incoming BIO, and
+        ``pending()`` (decrypted bytes kept in the SSL object) matters only before the
+        first read of a filling: on entry, or after a filling that filled the buffer.
+        With nothing to read, ``read()`` could only raise ``SSLWantReadError``, which
+        costs more than a record's decryption.
+        """
+        sslobj = self._sslobj
+        # With a buffer, SSLObject.read returns a count (typeshed says bytes).
+        read: Any = sslobj.read
+        incoming = self._incoming
         closed = False
         try:
             while not self._app_read_paused and self._state <= _FLUSHING:
-                if self._app_buffered:
-                    closed, full = self._read_buffered()
+                if not (incoming.pending or incoming.eof or sslobj.pending()):
+                    break
+                protocol = self._app_protocol
+                buffered = self._app_buffered
+                if buffered:
+                    view = memoryview(protocol.get_buffer(-1))
+                    if not view.nbytes:
+                        raise RuntimeError("get_buffer() returned an empty buffer")
+                    if view.format != "B" or not view.c_contiguous:
+                        view = view.cast("B")
                 else:
-                    closed, full = self._read_copied()
-                if closed or not full:
+                    shared = self._dview
+                    if shared is None:
+                        shared = self._dview = _plaintext_view()
+                    view = shared
+                size = view.nbytes
+                filled = 0
+                closed = False
+                try:
+                    filled = read(size, view)
+                    if not filled:
+                        closed = True
+                    while filled < size and (incoming.pending or incoming.eof) and not closed:
+                        count: int = read(size - filled, view[filled:])
+                        if count:
+                            filled += count
+                        else:
+                            closed = True
+                except _AGAIN:
+                    pass
+                if filled:
+                    if buffered:
+                        protocol.buffer_updated(filled)
+                    else:
+                        protocol.data_received(bytes(view[:filled] if filled < size else view))
+                if closed or filled < size:
                     break
         except Exception as exc:
             self._fatal_error(exc, "Fatal error on SSL protocol")
@@ -673,52 +731,6 @@ class TLSLayer(asyncio.BufferedProtocol):
         if closed:
             self._call_app_eof()
             self.start_shutdown()
-
-    def _fill(self, view: memoryview) -> tuple[int, bool]:
-        """Decrypt into *view* until it is full or no record is complete; also tells
-        whether the peer's ``close_notify`` was read."""
-        # With a buffer, SSLObject.read returns a count (typeshed says bytes).
-        read: Any = self._sslobj.read
-        decrypted_waiting = self._sslobj.pending
-        incoming = self._incoming
-        size = view.nbytes
-        filled = 0
-        try:
-            while filled < size:
-                # With no ciphertext left in the BIO, no decrypted bytes buffered and no
-                # end of stream, read() can only raise SSLWantReadError: skip the call
-                # and its exception (a partial record needs more bytes either way).
-                if not (incoming.pending or decrypted_waiting() or incoming.eof):
-                    break
-                count: int = read(size - filled, view[filled:])
-                if not count:
-                    return filled, True
-                filled += count
-        except _AGAIN:
-            pass
-        return filled, False
-
-    def _read_copied(self) -> tuple[bool, bool]:
-        """One delivery to a ``Protocol``: (close_notify read, buffer was filled)."""
-        view = self._dview
-        if view is None:
-            view = self._dview = _plaintext_view()
-        filled, closed = self._fill(view)
-        if filled:
-            self._app_protocol.data_received(bytes(view[:filled]))
-        return closed, filled == view.nbytes
-
-    def _read_buffered(self) -> tuple[bool, bool]:
-        """One delivery into a ``BufferedProtocol``'s buffer."""
-        buf = memoryview(self._app_protocol.get_buffer(-1))
-        if not buf.nbytes:
-            raise RuntimeError("get_buffer() returned an empty buffer")
-        if buf.format != "B" or not buf.c_contiguous:
-            buf = buf.cast("B")
-        filled, closed = self._fill(buf)
-        if filled:
-            self._app_protocol.buffer_updated(filled)
-        return closed, filled == buf.nbytes
 
     def _call_app_eof(self) -> None:
         if self._app_state != _APP_MADE:
