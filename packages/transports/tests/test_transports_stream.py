@@ -7,6 +7,7 @@ import hashlib
 import socket
 import struct
 import sys
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -610,3 +611,42 @@ def test_writelines_small_items_bad_items_and_order(loop: asyncio.AbstractEventL
         assert got == b"1abc23456"  # nothing of the refused call was sent
 
     loop.run_until_complete(main())
+
+
+def test_connections_between_reads_hold_no_read_buffer(
+    request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop
+) -> None:
+    """A ``Protocol`` connection that has read and waits for more holds no 256 KiB read
+    buffer of its own: on a readiness backend one free-list buffer serves every read (as
+    asyncio's per-read ``recv`` allocation is gone once the bytes are delivered)."""
+    if "uring" in request.node.callspec.id:
+        pytest.skip(
+            "a completion backend lends a buffer to each receive in flight, and every "
+            "waiting connection has one in flight (by design; see _stream.py)"
+        )
+    connections = 100  # both ends are transports: 200 that have read something
+
+    async def main() -> int:
+        server, port = await _echo_server(loop, lambda: Recorder(echo=True))
+        opened: list[tuple[asyncio.Transport, Recorder]] = []
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(connections):
+                transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
+                transport.write(b"ping")
+                await client.wait_for_bytes(4)
+                opened.append((transport, client))
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        for transport, client in opened:
+            transport.close()
+            await client.closed
+        server.close()
+        await server.wait_closed()
+        return held
+
+    held = loop.run_until_complete(main())
+    # A buffer per transport would be 200 x 256 KiB = 50 MiB.
+    assert held < 10 * 1024 * 1024, f"{held / 2**20:.1f} MiB held by {connections} connections"

@@ -9,9 +9,14 @@ completion based.
 
 Invariants:
 
-* **Reads.**  A ``Protocol`` reads into one ``bytearray`` reused for the transport's
-  life (``recv_into``; only the bytes received are copied out, as the ``bytes`` that
-  ``data_received`` needs).  A ``BufferedProtocol`` reads straight into the buffer its
+* **Reads.**  A ``Protocol`` reads into a 256 KiB buffer taken from a process-wide free
+  list when the backend asks for one and given back once the read has completed and its
+  bytes are copied out (as the ``bytes`` that ``data_received`` needs).  On a readiness
+  backend the read completes inside the call that asked, so one buffer serves every
+  connection and an idle connection holds none; on a completion backend each read in
+  flight holds one, and takes the same one back for its next read.  A buffer goes back
+  only from ``read_done`` (or once the backend has closed the stream), when the kernel
+  can no longer write into it.  A ``BufferedProtocol`` reads straight into the buffer its
   ``get_buffer`` returns.  Reading starts only after ``connection_made`` has run, stops
   for ``pause_reading``, at end of stream and at ``close``, and never restarts after end
   of stream.
@@ -55,14 +60,11 @@ logger = logging.getLogger("asyncio")
 #: The size of the reused read buffer of a ``Protocol`` (what CPython's transport asks
 #: ``recv`` for): large reads amortise the per-read cost of the loop.
 READ_BUFFER_SIZE: Final = 256 * 1024
-#: Read buffers of lost connections kept, process-wide, for new transports (at most
-#: this many, 4 MiB): a fresh 256 KiB buffer per connection costs more than the rest of
-#: a short connection's setup (glibc maps and zero-fills new pages for it).  Measured
-#: with 32 concurrent connect/close loops (all connections opened in bursts, the worst
-#: case for a small pool): 2.5-2.8x asyncio's time without spares, 1.2-1.5x with 8 or
-#: 16, 0.7-1.0x with 64.
-SPARE_READ_BUFFERS: Final = 16
-_spare_read_buffers: list[memoryview] = []
+#: Free read buffers kept, process-wide (at most this many, 16 MiB): a fresh 256 KiB
+#: buffer costs more than a short connection's whole setup (glibc maps and zero-fills
+#: new pages for it), and with a buffer per connection 500 connections pinned 125 MiB.
+FREE_READ_BUFFERS: Final = 64
+_free_read_buffers: list[memoryview] = []
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 _EMPTY: Final = memoryview(b"")
@@ -112,7 +114,6 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         "_lender",
         "_lent",
         "_paused",
-        "_rview",
         "_sendfile_waiter",
         "_server",
         "_sock",
@@ -150,7 +151,6 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
             except OSError:
                 info["peername"] = None
         self._buffered = False
-        self._rview: memoryview | None = None
         self._lent: memoryview | None = None
         # The BufferedProtocol whose own buffer is lent, None while the transport's
         # reused buffer is (set_protocol may swap protocols before the read completes).
@@ -215,9 +215,6 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         its buffer)."""
         self._protocol = protocol
         self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
-        if not self._buffered and self._rview is None:
-            spares = _spare_read_buffers
-            self._rview = spares.pop() if spares else memoryview(bytearray(READ_BUFFER_SIZE))
 
     # -- reading: the StreamOwner side -------------------------------------------------
 
@@ -250,12 +247,16 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
             self._stream.start_reading()
 
     def get_read_buffer(self, size_hint: int) -> memoryview:
-        """StreamOwner: the reused buffer, or the ``BufferedProtocol``'s own."""
+        """StreamOwner: a free read buffer, or the ``BufferedProtocol``'s own."""
         if not self._buffered:
-            view = self._rview
-            assert view is not None
-            self._lent = view
-            self._lender = None
+            view = self._lent
+            if view is None or self._lender is not None:
+                # (A free-list buffer still lent is one whose read never reported, e.g.
+                # a readiness backend's recv_into that would block: it is lent again.)
+                free = _free_read_buffers
+                view = free.pop() if free else memoryview(bytearray(READ_BUFFER_SIZE))
+                self._lent = view
+                self._lender = None
             return view
         protocol = self._protocol
         try:
@@ -290,7 +291,13 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         lender = self._lender
         self._lent = None
         self._lender = None
-        if view is None or self._conn_lost:
+        if view is None:
+            return
+        if lender is None and len(_free_read_buffers) < FREE_READ_BUFFERS:
+            # The read is over, so the kernel is done with this free-list buffer: it goes
+            # back now; its bytes are copied out below before any callback can take it.
+            _free_read_buffers.append(view)
+        if self._conn_lost:
             return  # a lost connection
         if not nbytes:
             self._on_eof()
@@ -584,14 +591,17 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         try:
             self._connection_gone()
         finally:
+            # The backend has released every lent buffer by now, and the protocol only
+            # ever saw copies: a free-list buffer still lent can serve another read.
+            view = self._lent
+            if (
+                view is not None
+                and self._lender is None
+                and len(_free_read_buffers) < FREE_READ_BUFFERS
+            ):
+                _free_read_buffers.append(view)
             self._lent = None
             self._lender = None
-            # The backend has released every lent buffer by now, and the protocol only
-            # ever saw copies: the read buffer can serve another transport.
-            view = self._rview
-            self._rview = None
-            if view is not None and len(_spare_read_buffers) < SPARE_READ_BUFFERS:
-                _spare_read_buffers.append(view)
             server = self._server
             if server is not None:
                 self._server = None
