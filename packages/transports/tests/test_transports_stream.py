@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from layerloop_transports import _stream
 from transports_helpers import BufferedEcho, Recorder, errors_to, is_ours, open_fds
 
 
@@ -650,3 +651,35 @@ def test_connections_between_reads_hold_no_read_buffer(
     held = loop.run_until_complete(main())
     # A buffer per transport would be 200 x 256 KiB = 50 MiB.
     assert held < 10 * 1024 * 1024, f"{held / 2**20:.1f} MiB held by {connections} connections"
+
+
+class _ScribblingFreeList(list[memoryview]):
+    """A read-buffer free list whose buffers are overwritten the moment they are given
+    back, as a read by a loop in another thread (which may take one at any bytecode)
+    would overwrite them."""
+
+    def append(self, view: memoryview) -> None:
+        view[:] = b"\xff" * view.nbytes
+        super().append(view)
+
+
+def test_read_bytes_are_copied_out_before_the_buffer_is_given_back(
+    request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not is_ours(loop):
+        pytest.skip("layerloop's read-buffer free list (asyncio's recv allocates per read)")
+    monkeypatch.setattr(_stream, "_free_read_buffers", _ScribblingFreeList())
+    payload = bytes(range(251)) * 400  # ~100 KB: several reads
+
+    async def main() -> bytes:
+        server, port = await _echo_server(loop, lambda: Recorder(echo=True))
+        transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
+        transport.write(payload)
+        await client.wait_for_bytes(len(payload))
+        transport.close()
+        await client.closed
+        server.close()
+        await server.wait_closed()
+        return bytes(client.data)
+
+    assert loop.run_until_complete(main()) == payload

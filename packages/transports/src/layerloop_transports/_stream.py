@@ -293,25 +293,29 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         self._lender = None
         if view is None:
             return
-        if lender is None and len(_free_read_buffers) < FREE_READ_BUFFERS:
-            # The read is over, so the kernel is done with this free-list buffer: it goes
-            # back now; its bytes are copied out below before any callback can take it.
-            _free_read_buffers.append(view)
+        if lender is None:
+            # A free-list buffer: the read is over, so the kernel is done with it.  Its
+            # bytes are copied out first, then it goes back: the list is process-wide,
+            # and a loop in another thread may take the buffer the moment it is there.
+            data = bytes(view[:nbytes]) if nbytes and not self._conn_lost else b""
+            if len(_free_read_buffers) < FREE_READ_BUFFERS:
+                _free_read_buffers.append(view)
         if self._conn_lost:
             return  # a lost connection
         if not nbytes:
             self._on_eof()
             return
         protocol = self._protocol
-        if lender is not None and lender is protocol:
-            try:
-                protocol.buffer_updated(nbytes)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
-            return
-        data = bytes(view[:nbytes])
+        if lender is not None:
+            if lender is protocol:
+                try:
+                    protocol.buffer_updated(nbytes)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+                return
+            data = bytes(view[:nbytes])
         if self._buffered:
             # The bytes are in a buffer the current BufferedProtocol does not own.
             self._feed_buffered(protocol, data)
