@@ -619,12 +619,9 @@ def test_connections_between_reads_hold_no_read_buffer(
 ) -> None:
     """A ``Protocol`` connection that has read and waits for more holds no 256 KiB read
     buffer of its own: on a readiness backend one free-list buffer serves every read (as
-    asyncio's per-read ``recv`` allocation is gone once the bytes are delivered)."""
-    if "uring" in request.node.callspec.id:
-        pytest.skip(
-            "a completion backend lends a buffer to each receive in flight, and every "
-            "waiting connection has one in flight (by design; see _stream.py)"
-        )
+    asyncio's per-read ``recv`` allocation is gone once the bytes are delivered); on a
+    completion backend, where each waiting connection has a receive in flight, the
+    buffer lent to it is a small one (16 KiB) while reads are small."""
     connections = 100  # both ends are transports: 200 that have read something
 
     async def main() -> int:
@@ -653,6 +650,44 @@ def test_connections_between_reads_hold_no_read_buffer(
     assert held < 10 * 1024 * 1024, f"{held / 2**20:.1f} MiB held by {connections} connections"
 
 
+def test_bulk_reads_are_not_held_to_the_small_buffer(loop: asyncio.AbstractEventLoop) -> None:
+    """Once a read fills its buffer, the next reads get room for much more: a megabyte
+    waiting in the kernel arrives in chunks larger than 16 KiB, on every backend (on a
+    completion backend the first read after a small one lends a 16 KiB buffer)."""
+    payload = bytes(range(256)) * 4096  # 1 MiB
+
+    async def main() -> list[int]:
+        transport, protocol, peer = await _transport_to_raw_peer(loop)
+        sizes: list[int] = []
+        record = protocol.data_received
+
+        def data_received(data: bytes) -> None:
+            sizes.append(len(data))
+            record(data)
+
+        protocol.data_received = data_received
+        # Small reads first, so that a completion backend is lending small buffers.
+        for _ in range(3):
+            await loop.sock_sendall(peer, b"x" * 100)
+            await protocol.wait_for_bytes(len(protocol.data) + 100)
+        sizes.clear()
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+        transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024
+        )
+        await loop.sock_sendall(peer, payload)
+        await protocol.wait_for_bytes(300 + len(payload))
+        assert bytes(protocol.data[300:]) == payload
+        transport.close()
+        peer.close()
+        await protocol.closed
+        return sizes
+
+    sizes = loop.run_until_complete(main())
+    assert sum(sizes) == len(payload)
+    assert max(sizes) > 16 * 1024, sizes
+
+
 class _ScribblingFreeList(list[memoryview]):
     """A read-buffer free list whose buffers are overwritten the moment they are given
     back, as a read by a loop in another thread (which may take one at any bytecode)
@@ -669,6 +704,7 @@ def test_read_bytes_are_copied_out_before_the_buffer_is_given_back(
     if not is_ours(loop):
         pytest.skip("layerloop's read-buffer free list (asyncio's recv allocates per read)")
     monkeypatch.setattr(_stream, "_free_read_buffers", _ScribblingFreeList())
+    monkeypatch.setattr(_stream, "_free_small_read_buffers", _ScribblingFreeList())
     payload = bytes(range(251)) * 400  # ~100 KB: several reads
 
     async def main() -> bytes:

@@ -44,6 +44,7 @@ from typing import Any, Final
 
 from layerloop_core.abc import FileLike, Stream, StreamBackend
 
+from ._buffers import new_read_buffer
 from ._fdowners import claim_fd
 from ._flowcontrol import FlowControlledTransport, OwnedTransport
 
@@ -142,7 +143,6 @@ class ReadPipeTransport(_PipeEnd, asyncio.ReadTransport):
         "_info",
         "_paused",
         "_pipe",
-        "_rbuf",
         "_rview",
         "_started",
         "_stream",
@@ -169,8 +169,7 @@ class ReadPipeTransport(_PipeEnd, asyncio.ReadTransport):
         self._paused = False
         self._started = False
         self._stream_closed = False
-        self._rbuf = bytearray(PIPE_READ_SIZE)
-        self._rview = memoryview(self._rbuf)
+        self._rview = new_read_buffer(PIPE_READ_SIZE)
         _set_nonblocking(fd)
         self._stream: Stream = backend.open_stream(pipe, self)
         claim_fd(loop, fd, self)

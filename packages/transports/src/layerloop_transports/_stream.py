@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from layerloop_core.abc import Stream, StreamBackend
 
+from ._buffers import new_read_buffer
 from ._fdowners import claim_fd
 from ._flowcontrol import FlowControlledTransport
 
@@ -57,14 +58,22 @@ __all__ = ["StreamTransport"]
 
 logger = logging.getLogger("asyncio")
 
-#: The size of the reused read buffer of a ``Protocol`` (what CPython's transport asks
-#: ``recv`` for): large reads amortise the per-read cost of the loop.
+#: The size of a ``Protocol``'s read buffer once a read has filled one (what CPython's
+#: transport asks ``recv`` for): large reads amortise the per-read cost of the loop.
 READ_BUFFER_SIZE: Final = 256 * 1024
-#: Free read buffers kept, process-wide (at most this many, 16 MiB): a fresh 256 KiB
-#: buffer costs more than a short connection's whole setup (glibc maps and zero-fills
-#: new pages for it), and with a buffer per connection 500 connections pinned 125 MiB.
+#: The size lent on a completion backend while reads are small (each fits here, and
+#: none filled a large buffer since).  There every waiting connection has a receive in
+#: flight with a buffer lent to the kernel, so this is what an idle connection holds.
+#: (A readiness backend always lends a large one: a read is made only once data is
+#: there, one buffer serves every connection, and a 100 KiB message is then one read.)
+SMALL_READ_BUFFER_SIZE: Final = 16 * 1024
+#: Free read buffers kept, process-wide, per size (at most 16 MiB of large and 4 MiB of
+#: small ones): a fresh buffer costs more than a short connection's whole setup (glibc
+#: maps and zero-fills new pages for it).
 FREE_READ_BUFFERS: Final = 64
+FREE_SMALL_READ_BUFFERS: Final = 256
 _free_read_buffers: list[memoryview] = []
+_free_small_read_buffers: list[memoryview] = []
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 _EMPTY: Final = memoryview(b"")
@@ -114,6 +123,8 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         "_lender",
         "_lent",
         "_paused",
+        "_read_large",
+        "_read_sizes_adapt",
         "_sendfile_waiter",
         "_server",
         "_sock",
@@ -170,6 +181,10 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         self._sendfile_waiter: asyncio.Future[None] | None = None
         set_nodelay(sock)
         backend = cast(StreamBackend, getattr(loop, "backend", None))
+        # Whether the next free-list buffer lent is a READ_BUFFER_SIZE one (else a
+        # SMALL_READ_BUFFER_SIZE one); only a completion backend's reads adapt it.
+        self._read_sizes_adapt = backend.kind == "completion"
+        self._read_large = not self._read_sizes_adapt
         self._stream: Stream = backend.open_stream(sock, self)
         # Bound once: write() calls it for every write made while idle.
         self._try_write = self._stream.try_write
@@ -253,8 +268,12 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
             if view is None or self._lender is not None:
                 # (A free-list buffer still lent is one whose read never reported, e.g.
                 # a readiness backend's recv_into that would block: it is lent again.)
-                free = _free_read_buffers
-                view = free.pop() if free else memoryview(bytearray(READ_BUFFER_SIZE))
+                if self._read_large:
+                    free = _free_read_buffers
+                    view = free.pop() if free else new_read_buffer(READ_BUFFER_SIZE)
+                else:
+                    free = _free_small_read_buffers
+                    view = free.pop() if free else new_read_buffer(SMALL_READ_BUFFER_SIZE)
                 self._lent = view
                 self._lender = None
             return view
@@ -298,8 +317,13 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
             # bytes are copied out first, then it goes back: the list is process-wide,
             # and a loop in another thread may take the buffer the moment it is there.
             data = bytes(view[:nbytes]) if nbytes and not self._conn_lost else b""
-            if len(_free_read_buffers) < FREE_READ_BUFFERS:
-                _free_read_buffers.append(view)
+            if self._read_sizes_adapt:
+                if nbytes == view.nbytes:
+                    # A full buffer: more is probably waiting; the next read gets room.
+                    self._read_large = True
+                elif nbytes <= SMALL_READ_BUFFER_SIZE:
+                    self._read_large = False
+            _give_back(view)
         if self._conn_lost:
             return  # a lost connection
         if not nbytes:
@@ -598,18 +622,23 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
             # The backend has released every lent buffer by now, and the protocol only
             # ever saw copies: a free-list buffer still lent can serve another read.
             view = self._lent
-            if (
-                view is not None
-                and self._lender is None
-                and len(_free_read_buffers) < FREE_READ_BUFFERS
-            ):
-                _free_read_buffers.append(view)
+            if view is not None and self._lender is None:
+                _give_back(view)
             self._lent = None
             self._lender = None
             server = self._server
             if server is not None:
                 self._server = None
                 server._detach(self)
+
+
+def _give_back(view: memoryview) -> None:
+    """Return a free-list read buffer, once the kernel and the reader are done with it."""
+    if view.nbytes == SMALL_READ_BUFFER_SIZE:
+        if len(_free_small_read_buffers) < FREE_SMALL_READ_BUFFERS:
+            _free_small_read_buffers.append(view)
+    elif len(_free_read_buffers) < FREE_READ_BUFFERS:
+        _free_read_buffers.append(view)
 
 
 def _nothing() -> None:

@@ -52,6 +52,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Final
 
+from ._buffers import new_read_buffer
 from ._flowcontrol import water_marks
 
 __all__ = [
@@ -233,7 +234,7 @@ def _plaintext_view() -> memoryview:
     try:
         view: memoryview = _per_thread.plaintext
     except AttributeError:
-        view = _per_thread.plaintext = memoryview(bytearray(READ_CHUNK))
+        view = _per_thread.plaintext = new_read_buffer(READ_CHUNK)
     return view
 
 
@@ -316,7 +317,7 @@ class TLSLayer(asyncio.BufferedProtocol):
         self._state = _HANDSHAKE
         self._app_state = _APP_INIT
         self._timer: asyncio.TimerHandle | None = None
-        self._rview = memoryview(bytearray(READ_CHUNK))
+        self._rview = new_read_buffer(READ_CHUNK)
         self._dview: memoryview | None = None
         self._backlog: collections.deque[bytes] = collections.deque()
         self._backlog_size = 0
