@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import mmap
+import sys
 
 import pytest
 
@@ -59,3 +60,53 @@ def test_protocol_reads_land_in_buffers_half_a_page_in(loop: asyncio.AbstractEve
         assert loop.run_until_complete(main()) == b"x" * 100_000
     assert lent
     assert set(lent) == {_buffers.PAGE_OFFSET % mmap.PAGESIZE}
+
+
+def test_new_read_buffers_share_a_mapping_and_do_not_overlap() -> None:
+    size = 4 * mmap.PAGESIZE
+    views = _buffers.new_read_buffers(size, 5)
+    assert len(views) == 5
+    for index, view in enumerate(views):
+        assert view.nbytes == size
+        assert _page_offset(view) == _buffers.PAGE_OFFSET % mmap.PAGESIZE
+        view[:] = bytes([index + 1]) * size
+    assert [set(bytes(view)) for view in views] == [{1}, {2}, {3}, {4}, {5}]
+    assert len({view.obj for view in views}) == 1  # one mapping
+    with pytest.raises(ValueError, match="not a multiple of the page size"):
+        _buffers.new_read_buffers(mmap.PAGESIZE + 1, 2)
+
+
+def _mappings() -> int:
+    with open("/proc/self/maps") as maps:
+        return sum(1 for _ in maps)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="counts mappings in Linux's /proc/self/maps"
+)
+def test_idle_connections_do_not_take_a_mapping_each(loop: asyncio.AbstractEventLoop) -> None:
+    """A process may hold only ``vm.max_map_count`` mappings (65530 by default): the
+    buffers lent to idle connections' receives on a completion backend come many to a
+    mapping."""
+    connections = 100  # 200 transports, each with a read in flight on io_uring
+
+    async def main() -> int:
+        server = await loop.create_server(lambda: Recorder(echo=True), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        opened = []
+        before = _mappings()
+        for _ in range(connections):
+            transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
+            transport.write(b"ping")
+            await client.wait_for_bytes(4)
+            opened.append((transport, client))
+        added = _mappings() - before
+        for transport, client in opened:
+            transport.close()
+            await client.closed
+        server.close()
+        await server.wait_closed()
+        return added
+
+    added = loop.run_until_complete(main())
+    assert added < 40, f"{added} new mappings for {2 * connections} idle transports"

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from layerloop_core.abc import Stream, StreamBackend
 
-from ._buffers import new_read_buffer
+from ._buffers import new_read_buffer, new_read_buffers
 from ._fdowners import claim_fd
 from ._flowcontrol import FlowControlledTransport
 
@@ -72,6 +72,8 @@ SMALL_READ_BUFFER_SIZE: Final = 16 * 1024
 #: maps and zero-fills new pages for it).
 FREE_READ_BUFFERS: Final = 64
 FREE_SMALL_READ_BUFFERS: Final = 256
+#: Small buffers are made this many at a time, from one mapping (256 KiB).
+SMALL_BUFFERS_PER_MAP: Final = 16
 _free_read_buffers: list[memoryview] = []
 _free_small_read_buffers: list[memoryview] = []
 
@@ -273,7 +275,9 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
                     view = free.pop() if free else new_read_buffer(READ_BUFFER_SIZE)
                 else:
                     free = _free_small_read_buffers
-                    view = free.pop() if free else new_read_buffer(SMALL_READ_BUFFER_SIZE)
+                    if not free:
+                        free += new_read_buffers(SMALL_READ_BUFFER_SIZE, SMALL_BUFFERS_PER_MAP)
+                    view = free.pop()
                 self._lent = view
                 self._lender = None
             return view
@@ -323,7 +327,11 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
                     self._read_large = True
                 elif nbytes <= SMALL_READ_BUFFER_SIZE:
                     self._read_large = False
-            _give_back(view)
+            if view.nbytes == READ_BUFFER_SIZE:
+                if len(_free_read_buffers) < FREE_READ_BUFFERS:
+                    _free_read_buffers.append(view)
+            elif len(_free_small_read_buffers) < FREE_SMALL_READ_BUFFERS:
+                _free_small_read_buffers.append(view)
         if self._conn_lost:
             return  # a lost connection
         if not nbytes:
@@ -633,12 +641,13 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
 
 
 def _give_back(view: memoryview) -> None:
-    """Return a free-list read buffer, once the kernel and the reader are done with it."""
-    if view.nbytes == SMALL_READ_BUFFER_SIZE:
-        if len(_free_small_read_buffers) < FREE_SMALL_READ_BUFFERS:
-            _free_small_read_buffers.append(view)
-    elif len(_free_read_buffers) < FREE_READ_BUFFERS:
-        _free_read_buffers.append(view)
+    """Return a free-list read buffer, once the kernel and the reader are done with it
+    (:meth:`StreamTransport.read_done` does the same inline)."""
+    if view.nbytes == READ_BUFFER_SIZE:
+        if len(_free_read_buffers) < FREE_READ_BUFFERS:
+            _free_read_buffers.append(view)
+    elif len(_free_small_read_buffers) < FREE_SMALL_READ_BUFFERS:
+        _free_small_read_buffers.append(view)
 
 
 def _nothing() -> None:
