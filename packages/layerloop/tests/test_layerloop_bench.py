@@ -13,6 +13,7 @@ import pytest
 
 import layerloop
 from layerloop._bench import _io_cases as io_cases
+from layerloop._bench import _runner
 from layerloop._bench._cases import CASES
 from layerloop._bench._child import LoopUnavailable, make_loop
 from layerloop._bench._io_cases import CLIENT, CaseUnavailable
@@ -177,6 +178,29 @@ def test_child_reports_an_unavailable_loop() -> None:
     )
     assert proc.returncode == 3
     assert "unknown backend" in json.loads(proc.stdout)["unavailable"]
+
+
+def test_every_child_gets_a_fresh_heap_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each run's environment carries a padding of its own length, so that the offsets
+    inside pages of what the child allocates (which decide 4K-aliasing stalls in its
+    copies) differ from run to run instead of favouring one loop in every run."""
+    pads: list[str] = []
+    monkeypatch.setenv(_runner.LAYOUT_VARIABLE, "left over")
+
+    def fake_run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        env = kwargs["env"]
+        assert isinstance(env, dict)
+        pads.append(env[_runner.LAYOUT_VARIABLE])
+        payload = {"samples": [1.0], "ops": 1}
+        return subprocess.CompletedProcess(command, 0, json.dumps(payload), "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    for _ in range(20):
+        measurement = _runner._run_child("tasks", "asyncio", 0.01, None)
+        assert measurement.problem is None
+    assert len(pads) == 20
+    assert all(set(pad) == {"."} or pad == "" for pad in pads)
+    assert len({len(pad) for pad in pads}) >= 10  # 256 possible lengths
 
 
 def synthetic_report() -> Report:
