@@ -439,3 +439,54 @@ def test_pause_and_resume_reading(loop: asyncio.AbstractEventLoop) -> None:
         await proto.closed
 
     loop.run_until_complete(main())
+
+
+def test_waiting_datagrams_arrive_in_one_batch_and_pausing_stops_it(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Datagrams waiting together are delivered by one readiness report, up to 32 (as
+    libuv reads them), and a protocol that pauses inside ``datagram_received`` gets
+    nothing more until it resumes, with none lost or reordered."""
+    if not is_ours(loop):
+        pytest.skip("asyncio reads one datagram per readiness report")
+
+    async def main() -> tuple[list[int], list[int], list[bytes]]:
+        transport, proto = await loop.create_datagram_endpoint(
+            Datagrams, local_addr=("127.0.0.1", 0)
+        )
+        address = transport.get_extra_info("sockname")
+        seen_by_next_callback: list[int] = []
+        pause_at = [0]
+        record = proto.datagram_received
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            first = not proto.received
+            record(data, addr)
+            if first:
+                loop.call_soon(lambda: seen_by_next_callback.append(len(proto.received)))
+            if len(proto.received) == pause_at[0]:
+                transport.pause_reading()
+
+        proto.datagram_received = datagram_received  # type: ignore[method-assign]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for number in range(40):
+                sender.sendto(b"%d" % number, address)
+            await proto.wait_for(40)
+            # A second burst; the protocol pauses at its fifth datagram.
+            pause_at[0] = 45
+            for number in range(40, 60):
+                sender.sendto(b"%d" % number, address)
+            await proto.wait_for(45)
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+            while_paused = [len(proto.received)]
+            transport.resume_reading()
+            await proto.wait_for(60)
+        transport.close()
+        await proto.closed
+        return seen_by_next_callback, while_paused, [data for data, _ in proto.received]
+
+    seen, while_paused, received = loop.run_until_complete(main())
+    assert seen == [32]
+    assert while_paused == [45]
+    assert received == [b"%d" % number for number in range(60)]
