@@ -78,6 +78,29 @@ class Owner:
         self.errors.append(exc)
 
 
+class BytesOwner(Owner):
+    """An owner that takes its reads as bytes objects while ``wants_bytes`` is true (a
+    BytesStreamOwner), and lends its buffer otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wants_bytes = True
+        self.objects: list[bytes] = []
+        self.lent = 0
+
+    def get_read_buffer(self, size_hint: int) -> memoryview:
+        self.lent += 1
+        return super().get_read_buffer(size_hint)
+
+    def read_bytes(self, data: bytes) -> None:
+        assert type(data) is bytes
+        if not data:
+            self.eof += 1
+            return
+        self.objects.append(data)
+        self.data += data
+
+
 class BufferedOwner:
     """A BufferedProtocol-style owner: reads land in place in one preallocated buffer."""
 
@@ -177,6 +200,72 @@ def test_buffered_style_reads_land_in_place(our_loop: EventLoop) -> None:
     stream.close(done)
     turns(our_loop)
     assert done.calls == [()]
+
+
+def test_reads_as_bytes_for_an_owner_that_wants_them(our_loop: EventLoop, tcp_pair: Any) -> None:
+    """A readiness backend hands a socket's reads to a BytesStreamOwner as new bytes
+    objects while it wants them (no buffer lent), lends the buffer again once it does
+    not, and reports end of stream and errors the same way on both paths."""
+    backend: Any = our_loop.backend
+    assert backend.reads_bytes is True
+    a, b = tcp_pair
+    owner = BytesOwner()
+    stream = backend.open_stream(a, owner)
+    stream.start_reading()
+    payload = pattern(300_000)
+    b.setblocking(True)
+    b.sendall(payload[:200_000])
+    spin(our_loop, lambda: len(owner.data) == 200_000)
+    assert owner.lent == 0 and owner.objects
+    assert b"".join(owner.objects) == payload[:200_000]
+    owner.wants_bytes = False
+    b.sendall(payload[200_000:])
+    spin(our_loop, lambda: len(owner.data) == len(payload))
+    assert owner.lent > 0
+    assert bytes(owner.data) == payload
+    owner.wants_bytes = True
+    b.shutdown(socket.SHUT_WR)
+    spin(our_loop, lambda: owner.eof == 1)
+    turns(our_loop)
+    assert owner.eof == 1 and not owner.errors  # reading stopped at end of stream
+    stream.close(Recorder())
+    turns(our_loop)
+
+    # A reset reaches read_failed on the bytes path too.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        e = socket.create_connection(listener.getsockname())
+        f, _ = listener.accept()
+    e.setblocking(False)
+    reset_owner = BytesOwner()
+    reset_stream = backend.open_stream(e, reset_owner)
+    reset_stream.start_reading()
+    f.sendall(b"unread by the peer")
+    spin(our_loop, lambda: bool(reset_owner.data))
+    f.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+    assert reset_stream.try_write(memoryview(b"x")) == 1
+    turns(our_loop)
+    f.close()  # unread data + linger 0: the kernel sends RST
+    spin(our_loop, lambda: bool(reset_owner.errors))
+    assert isinstance(reset_owner.errors[0], ConnectionResetError)
+    assert reset_owner.lent == 0
+    reset_stream.close(Recorder())
+    turns(our_loop)
+
+
+def test_pipes_lend_buffers_even_to_an_owner_that_wants_bytes(our_loop: EventLoop) -> None:
+    backend: Any = our_loop.backend
+    rfd, wfd = os.pipe()
+    os.set_blocking(rfd, False)
+    owner = BytesOwner()
+    stream = backend.open_stream(rfd, owner)
+    stream.start_reading()
+    os.write(wfd, b"through a pipe")
+    os.close(wfd)
+    spin(our_loop, lambda: owner.eof == 1)
+    assert owner.data == b"through a pipe"
+    assert owner.objects == [] and owner.lent > 0
+    stream.close(Recorder())
+    turns(our_loop)
 
 
 def test_callbacks_never_inline(our_loop: EventLoop, tcp_pair: Any) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "AddrInfo",
     "Address",
     "BackendKind",
+    "BytesStreamOwner",
     "DatagramEndpoint",
     "DatagramOwner",
     "Enqueue",
@@ -316,6 +317,27 @@ class StreamOwner(Protocol):
         """The read failed (``ConnectionResetError``, ``EIO`` from a pty whose other
         side closed, ...); reading has stopped.  The stream is still open: the owner
         decides to close it."""
+        ...
+
+
+class BytesStreamOwner(StreamOwner, Protocol):
+    """A :class:`StreamOwner` that can also take each read as a new ``bytes`` object.
+
+    A backend whose ``reads_bytes`` attribute is true (the readiness backends) looks at
+    :attr:`wants_bytes` before each read of a stream opened on a socket.  While it is
+    true, the backend reads with ``recv(n)`` into a new ``bytes`` object and hands it
+    to :meth:`read_bytes` instead of lending a buffer: the kernel copies straight into
+    the object the protocol receives, where reading into a lent buffer and copying out
+    of it copies every byte twice.  A completion backend, which must hand the kernel a
+    buffer before data arrives, ignores it; so does any backend without ``reads_bytes``.
+    """
+
+    #: Whether the next read should be a ``bytes`` object for :meth:`read_bytes`.
+    wants_bytes: bool
+
+    def read_bytes(self, data: bytes) -> None:
+        """*data* was read.  ``b""`` is end of stream, after which reading has
+        stopped; errors go to :meth:`StreamOwner.read_failed` as for a lent buffer."""
         ...
 
 

@@ -112,6 +112,9 @@ class ReadinessBackend:
     #: Shown by ``python -m layerloop info`` and in ``repr(loop)``.
     name: str = "readiness"
     kind: BackendKind = "readiness"
+    #: Streams on sockets read into new ``bytes`` objects for a
+    #: :class:`~layerloop_core.abc.BytesStreamOwner` that wants them.
+    reads_bytes: bool = True
 
     def __init__(self) -> None:
         self._readers: dict[int, Watch] = {}

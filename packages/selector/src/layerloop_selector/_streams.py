@@ -49,9 +49,15 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
-from layerloop_core.abc import Address, DatagramOwner, FileLike, StreamOwner
+from layerloop_core.abc import (
+    Address,
+    BytesStreamOwner,
+    DatagramOwner,
+    FileLike,
+    StreamOwner,
+)
 
 if sys.platform != "win32":
     import fcntl
@@ -107,6 +113,9 @@ IOV_MAX: Final = _iov_max()
 #: The receive buffer of a datagram endpoint: larger than any UDP datagram (65 507
 #: bytes of payload over IPv4) and than typical AF_UNIX datagrams.
 DATAGRAM_BUFFER: Final = 256 * 1024
+#: The most one read into a new ``bytes`` object asks for (what CPython's socket
+#: transport asks ``recv`` for); the object is shrunk to what was read.
+BYTES_READ_SIZE: Final = 256 * 1024
 #: Datagrams read per readiness report before yielding to other callbacks.
 DATAGRAM_BATCH: Final = 32
 
@@ -156,6 +165,7 @@ class ReadinessStream:
 
     __slots__ = (
         "_backend",
+        "_bytes_owner",
         "_closed",
         "_fd",
         "_fileobj",
@@ -164,6 +174,7 @@ class ReadinessStream:
         "_read_handle",
         "_reading",
         "_readinto",
+        "_recv",
         "_send",
         "_sendv",
         "_shut",
@@ -194,12 +205,19 @@ class ReadinessStream:
         self._fd = fd
         self._owner = owner
         self._sock: socket.socket | None = None
+        # The owner again when it may want its reads as bytes (see BytesStreamOwner),
+        # with the socket's recv; only sockets are read that way.
+        self._bytes_owner: BytesStreamOwner | None = None
+        self._recv: Callable[[int], bytes] | None = None
         self._readinto: Callable[[memoryview], int]
         self._send: Callable[[memoryview], int]
         self._sendv: Callable[[list[memoryview]], int]
         if isinstance(fileobj, socket.socket):
             self._sock = fileobj
             self._readinto = fileobj.recv_into
+            if hasattr(owner, "read_bytes") and hasattr(owner, "wants_bytes"):
+                self._bytes_owner = cast(BytesStreamOwner, owner)
+                self._recv = fileobj.recv
             self._send = fileobj.send
             self._sendv = self._sock_sendmsg
         elif sys.platform == "win32":
@@ -251,6 +269,10 @@ class ReadinessStream:
     def _on_readable(self) -> None:
         if not self._reading:
             return  # paused or closed after poll enqueued us
+        bytes_owner = self._bytes_owner
+        if bytes_owner is not None and bytes_owner.wants_bytes:
+            self._read_bytes(bytes_owner)
+            return
         owner = self._owner
         try:
             buf = owner.get_read_buffer(-1)
@@ -272,6 +294,21 @@ class ReadinessStream:
         if not nbytes:
             self.stop_reading()
         owner.read_done(nbytes)
+
+    def _read_bytes(self, owner: BytesStreamOwner) -> None:
+        recv = self._recv
+        assert recv is not None  # set together with _bytes_owner
+        try:
+            data = recv(BYTES_READ_SIZE)
+        except _RETRY:
+            return  # spurious wakeup
+        except Exception as exc:
+            self.stop_reading()
+            owner.read_failed(exc)
+            return
+        if not data:
+            self.stop_reading()
+        owner.read_bytes(data)
 
     def _fd_readinto(self, buf: memoryview) -> int:
         if sys.platform == "win32":

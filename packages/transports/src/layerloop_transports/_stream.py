@@ -117,6 +117,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
 
     __slots__ = (
         "__weakref__",
+        "_backend_reads_bytes",
         "_buffered",
         "_eof",
         "_eof_received",
@@ -136,6 +137,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         "_try_write",
         "_wqueue",
         "_writing",
+        "wants_bytes",
     )
 
     def __init__(
@@ -163,7 +165,12 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
                 info["peername"] = sock.getpeername()
             except OSError:
                 info["peername"] = None
+        backend = cast(StreamBackend, getattr(loop, "backend", None))
+        # A readiness backend reads a Protocol's data straight into new bytes objects
+        # (BytesStreamOwner): one copy, where a lent buffer costs two.
+        self._backend_reads_bytes = getattr(backend, "reads_bytes", False) is True
         self._buffered = False
+        self.wants_bytes = False
         self._lent: memoryview | None = None
         # The BufferedProtocol whose own buffer is lent, None while the transport's
         # reused buffer is (set_protocol may swap protocols before the read completes).
@@ -182,7 +189,6 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         # once the queue has drained; write()/writelines() raise meanwhile.
         self._sendfile_waiter: asyncio.Future[None] | None = None
         set_nodelay(sock)
-        backend = cast(StreamBackend, getattr(loop, "backend", None))
         # Whether the next free-list buffer lent is a READ_BUFFER_SIZE one (else a
         # SMALL_READ_BUFFER_SIZE one); only a completion backend's reads adapt it.
         self._read_sizes_adapt = backend.kind == "completion"
@@ -232,6 +238,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         its buffer)."""
         self._protocol = protocol
         self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
+        self.wants_bytes = self._backend_reads_bytes and not self._buffered
 
     # -- reading: the StreamOwner side -------------------------------------------------
 
@@ -350,6 +357,26 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
             data = bytes(view[:nbytes])
         if self._buffered:
             # The bytes are in a buffer the current BufferedProtocol does not own.
+            self._feed_buffered(protocol, data)
+            return
+        try:
+            protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def read_bytes(self, data: bytes) -> None:
+        """BytesStreamOwner: *data* was read into a new object (``b""``: end of stream)."""
+        if self._conn_lost:
+            return  # a lost connection
+        if not data:
+            self._on_eof()
+            return
+        protocol = self._protocol
+        if self._buffered:
+            # Not asked for (wants_bytes follows set_protocol), but bytes in hand are
+            # still delivered the way the current protocol takes them.
             self._feed_buffered(protocol, data)
             return
         try:
