@@ -6,9 +6,11 @@ import asyncio
 import ctypes
 import mmap
 import sys
+from typing import Any
 
 import pytest
 
+from layerloop_core.abc import BYTES_READ_SIZE
 from layerloop_transports import _buffers, _stream
 from transports_helpers import Recorder, is_ours
 
@@ -33,8 +35,8 @@ def test_new_read_buffer_is_zeroed_writable_and_half_a_page_in(size: int) -> Non
 
 
 def test_protocol_reads_land_in_buffers_half_a_page_in(loop: asyncio.AbstractEventLoop) -> None:
-    """Where a ``Protocol``'s reads need a buffer (a completion backend), it starts half
-    a page in; a readiness backend needs none (it reads into new bytes objects)."""
+    """Every buffer a ``Protocol``'s reads are lent starts half a page in (a readiness
+    backend lends one only during a bulk transfer, see the next test)."""
     if not is_ours(loop):
         pytest.skip("layerloop's transport read buffers")
     lent: list[int] = []
@@ -49,8 +51,8 @@ def test_protocol_reads_land_in_buffers_half_a_page_in(loop: asyncio.AbstractEve
         server = await loop.create_server(lambda: Recorder(echo=True), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
-        transport.write(b"x" * 100_000)
-        await client.wait_for_bytes(100_000)
+        transport.write(b"x" * 1_000_000)
+        await client.wait_for_bytes(1_000_000)
         transport.close()
         await client.closed
         server.close()
@@ -59,13 +61,68 @@ def test_protocol_reads_land_in_buffers_half_a_page_in(loop: asyncio.AbstractEve
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_stream.StreamTransport, "get_read_buffer", spy)
-        assert loop.run_until_complete(main()) == b"x" * 100_000
-    if getattr(getattr(loop, "backend", None), "reads_bytes", False):
-        # A readiness backend reads a Protocol's data straight into bytes objects.
-        assert lent == []
-    else:
-        assert lent
-        assert set(lent) == {_buffers.PAGE_OFFSET % mmap.PAGESIZE}
+        assert loop.run_until_complete(main()) == b"x" * 1_000_000
+    assert lent
+    assert set(lent) == {_buffers.PAGE_OFFSET % mmap.PAGESIZE}
+
+
+def test_small_reads_take_bytes_and_bulk_reads_a_large_buffer(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """On a readiness backend a ``Protocol``'s small reads arrive as new bytes objects
+    (no buffer lent); a read that fills the 64 KiB of such a read switches to lending
+    the 256 KiB buffer, and a read of less than 16 KiB switches back."""
+    if not getattr(getattr(loop, "backend", None), "reads_bytes", False):
+        pytest.skip("asyncio and completion backends read every time into a buffer")
+    calls = {"lent": 0, "bytes": 0, "full": 0}
+    get_read_buffer = _stream.StreamTransport.get_read_buffer
+    read_bytes = _stream.StreamTransport.read_bytes
+
+    def spy_lend(self: _stream.StreamTransport, size_hint: int) -> memoryview:
+        calls["lent"] += 1
+        return get_read_buffer(self, size_hint)
+
+    def spy_bytes(self: _stream.StreamTransport, data: bytes) -> None:
+        calls["bytes"] += 1
+        calls["full"] += len(data) == BYTES_READ_SIZE
+        read_bytes(self, data)
+
+    async def small_round_trips(transport: Any, client: Recorder, count: int) -> None:
+        for _ in range(count):
+            expected = len(client.data) + 100
+            transport.write(b"s" * 100)
+            await client.wait_for_bytes(expected)
+
+    async def main() -> list[dict[str, int]]:
+        server = await loop.create_server(lambda: Recorder(echo=True), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
+        seen = []
+        await small_round_trips(transport, client, 20)
+        seen.append(dict(calls))
+        expected = len(client.data) + 4_000_000
+        transport.write(b"b" * 4_000_000)
+        await client.wait_for_bytes(expected)
+        seen.append(dict(calls))
+        await small_round_trips(transport, client, 20)
+        seen.append(dict(calls))
+        transport.close()
+        await client.closed
+        server.close()
+        await server.wait_closed()
+        return seen
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_stream.StreamTransport, "get_read_buffer", spy_lend)
+        patch.setattr(_stream.StreamTransport, "read_bytes", spy_bytes)
+        small, bulk, small_again = loop.run_until_complete(main())
+    # 20 small round trips: 40 reads (server and client), every one into bytes.
+    assert small["lent"] == 0 and small["bytes"] >= 40
+    # The bulk transfer: full 64 KiB reads switched to the large buffer.
+    assert bulk["full"] >= 1 and bulk["lent"] > 0
+    # Small again: at most one buffer read per transport before bytes take over.
+    assert small_again["lent"] - bulk["lent"] <= 2
+    assert small_again["bytes"] - bulk["bytes"] >= 38
 
 
 def test_new_read_buffers_share_a_mapping_and_do_not_overlap() -> None:

@@ -46,11 +46,12 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
 
 __all__ = [
     "AddrInfo",
     "Address",
+    "BYTES_READ_SIZE",
     "BackendKind",
     "BytesStreamOwner",
     "DatagramEndpoint",
@@ -320,16 +321,29 @@ class StreamOwner(Protocol):
         ...
 
 
+#: The most a backend reads into one new ``bytes`` object for a
+#: :class:`BytesStreamOwner`.  glibc serves allocations of 128 KiB and more with a fresh
+#: ``mmap`` until a large freed block raises its threshold, and shrinking such a block
+#: (as ``recv`` does to what it read) never raises it: asking for 256 KiB per read then
+#: costs an mmap, an mremap, a munmap and two page faults every time (measured: 4x the
+#: server CPU of a 1 KiB echo, in some processes and not in others).  64 KiB stays on
+#: the heap and inside glibc's default 128 KiB of heap-top padding.
+BYTES_READ_SIZE: Final = 64 * 1024
+
+
 class BytesStreamOwner(StreamOwner, Protocol):
     """A :class:`StreamOwner` that can also take each read as a new ``bytes`` object.
 
     A backend whose ``reads_bytes`` attribute is true (the readiness backends) looks at
     :attr:`wants_bytes` before each read of a stream opened on a socket.  While it is
-    true, the backend reads with ``recv(n)`` into a new ``bytes`` object and hands it
-    to :meth:`read_bytes` instead of lending a buffer: the kernel copies straight into
-    the object the protocol receives, where reading into a lent buffer and copying out
-    of it copies every byte twice.  A completion backend, which must hand the kernel a
-    buffer before data arrives, ignores it; so does any backend without ``reads_bytes``.
+    true, the backend reads with ``recv(BYTES_READ_SIZE)`` into a new ``bytes`` object
+    and hands it to :meth:`read_bytes` instead of lending a buffer: the kernel copies
+    straight into the object the protocol receives, where reading into a lent buffer
+    and copying out of it copies every byte twice.  A read that fills all
+    :data:`BYTES_READ_SIZE` bytes suggests a bulk transfer, for which an owner may
+    prefer lending a larger buffer again.  A completion backend, which must hand the
+    kernel a buffer before data arrives, ignores all this; so does any backend without
+    ``reads_bytes``.
     """
 
     #: Whether the next read should be a ``bytes`` object for :meth:`read_bytes`.

@@ -52,6 +52,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final, cast
 
 from layerloop_core.abc import (
+    BYTES_READ_SIZE,
     Address,
     BytesStreamOwner,
     DatagramOwner,
@@ -113,9 +114,6 @@ IOV_MAX: Final = _iov_max()
 #: The receive buffer of a datagram endpoint: larger than any UDP datagram (65 507
 #: bytes of payload over IPv4) and than typical AF_UNIX datagrams.
 DATAGRAM_BUFFER: Final = 256 * 1024
-#: The most one read into a new ``bytes`` object asks for (what CPython's socket
-#: transport asks ``recv`` for); the object is shrunk to what was read.
-BYTES_READ_SIZE: Final = 256 * 1024
 #: Datagrams read per readiness report before yielding to other callbacks.
 DATAGRAM_BATCH: Final = 32
 

@@ -45,7 +45,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from layerloop_core.abc import Stream, StreamBackend
+from layerloop_core.abc import BYTES_READ_SIZE, Stream, StreamBackend
 
 from ._buffers import new_read_buffer, new_read_buffers
 from ._fdowners import claim_fd
@@ -71,6 +71,10 @@ SMALL_READ_BUFFER_SIZE: Final = 16 * 1024
 #: small ones): a fresh buffer costs more than a short connection's whole setup (glibc
 #: maps and zero-fills new pages for it).
 FREE_READ_BUFFERS: Final = 64
+#: On a readiness backend, a read into the large buffer of fewer bytes than this ends a
+#: bulk transfer: reads go into new bytes objects again (see read_bytes).  Well below
+#: BYTES_READ_SIZE, so that the tail of a large message does not switch back.
+BYTES_AGAIN_BELOW: Final = 16 * 1024
 FREE_SMALL_READ_BUFFERS: Final = 256
 #: Small buffers are made this many at a time, from one mapping (256 KiB).
 SMALL_BUFFERS_PER_MAP: Final = 16
@@ -334,6 +338,9 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
                     self._read_large = True
                 elif nbytes <= SMALL_READ_BUFFER_SIZE:
                     self._read_large = False
+            elif self._backend_reads_bytes and nbytes < BYTES_AGAIN_BELOW:
+                # The bulk transfer is over: small reads go straight into bytes again.
+                self.wants_bytes = not self._buffered
             if view.nbytes == READ_BUFFER_SIZE:
                 if len(_free_read_buffers) < FREE_READ_BUFFERS:
                     _free_read_buffers.append(view)
@@ -368,6 +375,10 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
 
     def read_bytes(self, data: bytes) -> None:
         """BytesStreamOwner: *data* was read into a new object (``b""``: end of stream)."""
+        if len(data) == BYTES_READ_SIZE:
+            # A full read: a bulk transfer, which one large lent buffer reads in fewer
+            # calls (a 100 KiB message in one read and one delivery rather than two).
+            self.wants_bytes = False
         if self._conn_lost:
             return  # a lost connection
         if not data:
