@@ -537,6 +537,64 @@ def test_write_flow_control(loop: asyncio.AbstractEventLoop, certs: Certs) -> No
     loop.run_until_complete(main())
 
 
+def test_zero_high_water_never_leaves_an_empty_buffer_paused(
+    loop: asyncio.AbstractEventLoop, certs: Certs
+) -> None:
+    """With ``set_write_buffer_limits(high=0)`` a TLS stream's ``drain()`` returns once
+    the bytes are handed to the socket, while the peer keeps the connection open: the
+    protocol is never left paused with nothing buffered (layerloop once paused it on
+    the first write and never resumed it, so ``drain()`` hung)."""
+    if not is_ours(loop):
+        pytest.skip(
+            "asyncio's TLS transport pauses and resumes on alternate checks with high=0 "
+            "and can be left paused with an empty buffer: its third drain() hangs on "
+            "3.11-3.13 (python/cpython#102792)"
+        )
+
+    big = 64 * 1024 * 1024  # more than the kernel buffers of both sockets hold
+
+    async def main() -> None:
+        peer_done = loop.create_future()
+        peer_reads = loop.create_future()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readexactly(15)
+            await peer_reads
+            await reader.readexactly(big)
+            await peer_done
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=certs.server())
+        port = server.sockets[0].getsockname()[1]
+        _reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=certs.client(), server_hostname="localhost"
+        )
+        writer.transport.set_write_buffer_limits(high=0)
+        for word in (b"hello", b"again", b"third"):
+            writer.write(word)
+            await asyncio.wait_for(writer.drain(), 5)
+        assert writer.transport.get_write_buffer_size() == 0
+        # The peer does not read: the socket transport below ends up holding the
+        # first megabytes and pauses the TLS layer, whose own buffer then fills, and
+        # drain() waits until the peer has read them all.
+        writer.write(b"w" * (big - 1024 * 1024))
+        writer.write(b"w" * (1024 * 1024))
+        draining = asyncio.ensure_future(writer.drain())
+        await asyncio.sleep(0.2)
+        assert not draining.done()
+        assert writer.transport.get_write_buffer_size() > 0
+        peer_reads.set_result(None)
+        await asyncio.wait_for(draining, 10)
+        assert writer.transport.get_write_buffer_size() == 0
+        peer_done.set_result(None)
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
 def test_read_flow_control(loop: asyncio.AbstractEventLoop, certs: Certs) -> None:
     async def main() -> None:
         server, port = await _tls_server(loop, lambda: Recorder(echo=True), certs.server())

@@ -600,7 +600,9 @@ class TLSLayer(asyncio.BufferedProtocol):
         if self._app_protocol is None:
             return  # the connection is lost
         size = self._outgoing.pending + self._backlog_size
-        if size >= self._high_water:
+        # Never paused with nothing buffered: with high=0 that would be a pause no
+        # flush can end (asyncio's TLS transport can leave one, and drain() hangs).
+        if size >= self._high_water and size:
             if self._app_write_paused:
                 return
             self._app_write_paused = True
