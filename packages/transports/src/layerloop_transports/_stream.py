@@ -362,8 +362,12 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
                     self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
                 return
             data = bytes(view[:nbytes])
+        self._deliver(protocol, data)
+
+    def _deliver(self, protocol: Any, data: bytes) -> None:
+        """Hand *data* to *protocol*, a ``Protocol``, or a ``BufferedProtocol`` that did
+        not lend the buffer the bytes were read into (swapped in mid-read)."""
         if self._buffered:
-            # The bytes are in a buffer the current BufferedProtocol does not own.
             self._feed_buffered(protocol, data)
             return
         try:
@@ -384,18 +388,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         if not data:
             self._on_eof()
             return
-        protocol = self._protocol
-        if self._buffered:
-            # Not asked for (wants_bytes follows set_protocol), but bytes in hand are
-            # still delivered the way the current protocol takes them.
-            self._feed_buffered(protocol, data)
-            return
-        try:
-            protocol.data_received(data)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+        self._deliver(self._protocol, data)
 
     def _feed_buffered(self, protocol: asyncio.BufferedProtocol, data: bytes) -> None:
         """Copy *data* into *protocol*'s buffers, ``get_buffer``/``buffer_updated`` as
