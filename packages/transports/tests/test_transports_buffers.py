@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import mmap
+import os
 import sys
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from layerloop_core.abc import BYTES_READ_SIZE
 from layerloop_transports import _buffers, _stream
-from transports_helpers import Recorder, is_ours
+from transports_helpers import Recorder, growth_with_idle_connections, is_ours
 
 
 def _page_offset(view: memoryview) -> int:
@@ -139,6 +140,23 @@ def test_new_read_buffers_share_a_mapping_and_do_not_overlap() -> None:
         _buffers.new_read_buffers(mmap.PAGESIZE + 1, 2)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_share_the_buffers() -> None:
+    """The free lists survive ``fork``: a child that reads into a buffer must not write
+    into its parent's copy (shared anonymous memory would)."""
+    single = _buffers.new_read_buffer(4096)
+    (cut,) = _buffers.new_read_buffers(mmap.PAGESIZE, 1)
+    pid = os.fork()
+    if pid == 0:  # the child: scribble and leave at once
+        single[:] = b"c" * 4096
+        cut[:] = b"c" * mmap.PAGESIZE
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert bytes(single) == bytes(4096)
+    assert bytes(cut) == bytes(mmap.PAGESIZE)
+
+
 def _mappings() -> int:
     with open("/proc/self/maps") as maps:
         return sum(1 for _ in maps)
@@ -152,24 +170,5 @@ def test_idle_connections_do_not_take_a_mapping_each(loop: asyncio.AbstractEvent
     buffers lent to idle connections' receives on a completion backend come many to a
     mapping."""
     connections = 100  # 200 transports, each with a read in flight on io_uring
-
-    async def main() -> int:
-        server = await loop.create_server(lambda: Recorder(echo=True), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        opened = []
-        before = _mappings()
-        for _ in range(connections):
-            transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
-            transport.write(b"ping")
-            await client.wait_for_bytes(4)
-            opened.append((transport, client))
-        added = _mappings() - before
-        for transport, client in opened:
-            transport.close()
-            await client.closed
-        server.close()
-        await server.wait_closed()
-        return added
-
-    added = loop.run_until_complete(main())
+    added = loop.run_until_complete(growth_with_idle_connections(loop, connections, _mappings))
     assert added < 40, f"{added} new mappings for {2 * connections} idle transports"

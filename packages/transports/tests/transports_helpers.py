@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any
 
 import layerloop_core
@@ -126,3 +127,28 @@ def errors_to(loop: asyncio.AbstractEventLoop) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: seen.append(context))
     return seen
+
+
+async def growth_with_idle_connections(
+    loop: asyncio.AbstractEventLoop, count: int, measure: Callable[[], int]
+) -> int:
+    """How much *measure* grows while *count* connections to an echo server (both ends
+    transports) have made one round trip each and wait for more; all are closed again
+    before this returns."""
+    server = await loop.create_server(lambda: Recorder(echo=True), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    opened: list[tuple[Any, Recorder]] = []
+    before = measure()
+    try:
+        for _ in range(count):
+            transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
+            opened.append((transport, client))
+            transport.write(b"ping")
+            await client.wait_for_bytes(4)
+        return measure() - before
+    finally:
+        for transport, client in opened:
+            transport.close()
+            await client.closed
+        server.close()
+        await server.wait_closed()
