@@ -68,6 +68,8 @@ from ._common import (
     MAX_TIMEOUT,
     POLLIN,
     POLLOUT,
+    RECV_BUFFER_SIZE,
+    RECV_BUFFERS,
     SEND_FLAGS,
     Completion,
     UringUnavailableError,
@@ -223,6 +225,9 @@ class UringBackend:
     __slots__ = (
         "__weakref__",
         "_closed",
+        "_take_buffer",
+        "bytes_read_size",
+        "reads_bytes",
         "_create_future",
         "_enqueue",
         "_loop",
@@ -262,7 +267,21 @@ class UringBackend:
             weakref.WeakKeyDictionary()
         )
         self._wake_pending = False
+        # Multishot receives into a provided-buffer ring, for stream owners that take
+        # bytes (layerloop_core.abc.BytesStreamOwner): one request per connection
+        # instead of one per message.  DEFER_TASKRUN (6.1+) proves the kernel has
+        # buffer rings (5.19) and multishot RECV (6.0).
+        #: Whether socket streams deliver bytes objects to owners that want them.
+        self.reads_bytes = False
+        #: The most one such read delivers; a read this long suggests a bulk transfer.
+        self.bytes_read_size = RECV_BUFFER_SIZE
+        self._take_buffer: Callable[[int, int], bytes] = _no_buffers
+        provide = getattr(driver, "provide_buffers", None)
         try:
+            if provide is not None and self._poll_first:
+                self.reads_bytes = bool(provide(RECV_BUFFERS, RECV_BUFFER_SIZE))
+            if self.reads_bytes:
+                self._take_buffer = driver.take_buffer  # type: ignore[attr-defined]
             self._wake_fd = new_eventfd()
         except BaseException:
             driver.close()
@@ -385,6 +404,8 @@ class UringBackend:
             self._wake_pending = True
             if ops:
                 _ABANDONED.extend(ops.values())  # the kernel may still write there
+                if self.reads_bytes:
+                    _ABANDONED.append(ring.abandon_buffers())  # type: ignore[attr-defined]
             else:
                 self._waker.abandon()
             ops.clear()
@@ -720,6 +741,10 @@ class UringBackend:
     def open_datagram(self, sock: socket.socket, owner: DatagramOwner) -> UringDatagram:
         """Take over the bound, non-blocking datagram *sock*."""
         return UringDatagram(self, sock, owner)
+
+
+def _no_buffers(bid: int, nbytes: int) -> bytes:
+    raise RuntimeError("no provided buffers: reads_bytes is false")
 
 
 def _not_attached(handle: asyncio.Handle) -> None:

@@ -14,6 +14,8 @@ from layerloop_core.abc import Address
 __all__ = [
     "ACCEPT_FLAGS",
     "DRAIN_TIMEOUT",
+    "RECV_BUFFERS",
+    "RECV_BUFFER_SIZE",
     "MAX_TIMEOUT",
     "POLLIN",
     "POLLOUT",
@@ -30,6 +32,14 @@ __all__ = [
 MAX_TIMEOUT: Final = 86400.0
 #: How long close() waits for cancelled requests to report.
 DRAIN_TIMEOUT: Final = 2.0
+#: The provided-buffer ring the multishot receives share (one per backend): 256 buffers
+#: of 16 KiB.  A buffer is copied out and handed back as soon as its CQE is reaped, so
+#: only the receives completed within one ``io_uring_enter`` hold buffers; an idle
+#: connection holds none.  The mapping is touched lazily: small messages use the first
+#: page of each buffer only.  A receive that fills a whole buffer marks a bulk transfer,
+#: which the transports then read into their own large buffers.
+RECV_BUFFERS: Final = 256
+RECV_BUFFER_SIZE: Final = 16 * 1024
 
 POLLIN: Final = 0x001
 POLLOUT: Final = 0x004

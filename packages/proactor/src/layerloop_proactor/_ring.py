@@ -55,6 +55,7 @@ from typing import Final, Protocol
 
 __all__ = [
     "BufferPin",
+    "BufferRingDriver",
     "Ring",
     "RingDriver",
 ]
@@ -128,7 +129,15 @@ REQUIRED_OPS: Final = (
 )
 
 # -- per-request flags -------------------------------------------------------------------
+#: The CQE names a provided buffer: its id is ``flags >> CQE_BUFFER_SHIFT``.
+CQE_F_BUFFER: Final = 1 << 0
+CQE_BUFFER_SHIFT: Final = 16
 CQE_F_MORE: Final = 1 << 1
+#: SQE flag: the kernel picks the buffer from a provided-buffer group (``buf_group``).
+SQE_BUFFER_SELECT: Final = 1 << 5
+#: RECV ioprio flag (6.0+): one request posts a CQE per arrival until it fails, is
+#: cancelled or meets end of stream; needs ``SQE_BUFFER_SELECT`` and ``len == 0``.
+RECV_MULTISHOT: Final = 1 << 1
 ACCEPT_MULTISHOT: Final = 1  # in ioprio
 #: RECV/SEND flag (in ioprio, 5.19+): arm the poll first instead of trying the transfer
 #: first; saves a failed attempt when the socket is known to be drained.
@@ -141,6 +150,7 @@ OFFSET_CURRENT: Final = (1 << 64) - 1
 
 # -- register opcodes --------------------------------------------------------------------
 REGISTER_PROBE: Final = 8
+REGISTER_PBUF_RING: Final = 22
 PROBE_OP_SUPPORTED: Final = 1
 
 # -- mmap offsets ------------------------------------------------------------------------
@@ -165,6 +175,18 @@ _SQE_USER_DATA: Final = struct.Struct("<Q")
 #: ``struct io_uring_sqe.rw_flags`` (``msg_flags``, ``nop_flags``...): a u32 at byte 28.
 _SQE_OP_FLAGS: Final = struct.Struct("<I")
 _pack_sqe_head: Final = _SQE_HEAD.pack_into
+#: struct io_uring_buf_reg: ring_addr, ring_entries, bgid, flags, resv[3].
+_BUF_REG: Final = struct.Struct("<QIHH3Q")
+#: struct io_uring_buf without its last field: addr, len, bid.  The ring's tail is the
+#: u16 that entry 0 has in that last field (byte 14), so entries are packed 14 bytes
+#: wide and never overwrite it.
+_BUF_ENTRY: Final = struct.Struct("<QIH")
+_pack_buf_entry: Final = _BUF_ENTRY.pack_into
+_BUF_ENTRY_SIZE: Final = 16
+#: Provided buffers start this far into a page, as the transports' read buffers do
+#: (see ``layerloop_transports._buffers``): the copy out of them into a new ``bytes``
+#: then never meets the CPU's 4K-aliasing stall.
+_BUF_PAGE_OFFSET: Final = 2048
 _CQE: Final = struct.Struct("<QiI")
 _iter_cqes: Final = _CQE.iter_unpack
 _NO_COMPLETIONS: Final[tuple[tuple[int, int, int], ...]] = ()
@@ -245,11 +267,44 @@ class RingDriver(Protocol):
         ...
 
 
+class BufferRingDriver(RingDriver, Protocol):
+    """A :class:`RingDriver` that also offers a provided-buffer ring (optional: the
+    backend uses it only when a driver has these methods and :meth:`provide_buffers`
+    succeeds; otherwise every receive goes into a buffer lent by the stream's owner)."""
+
+    def provide_buffers(self, count: int, size: int) -> bool:
+        """Register buffer group 0: *count* (a power of two) buffers of *size* bytes,
+        owned by the driver until :meth:`close`.  False if the kernel refuses."""
+        ...
+
+    def prep_recv_multishot(self, fd: int, user_data: int) -> None:
+        """Queue a multishot ``RECV`` on *fd* that picks its buffers from group 0."""
+        ...
+
+    def take_buffer(self, bid: int, nbytes: int) -> bytes:
+        """The first *nbytes* of provided buffer *bid* as a new ``bytes``; the buffer
+        goes back to the kernel at once."""
+        ...
+
+    def abandon_buffers(self) -> object:
+        """The provided buffers may still be written by requests that never reported:
+        return what keeps their memory mapped, and never unmap it in :meth:`close`."""
+        ...
+
+
 class Ring:
     """The ctypes driver: one io_uring instance owned by the creating thread."""
 
     __slots__ = (
         "_argsz",
+        "_buf_addr",
+        "_buf_map",
+        "_buf_mask",
+        "_buf_ring",
+        "_buf_size",
+        "_buf_tail",
+        "_buf_tails",
+        "_bufs",
         "_closed",
         "_cq_entries",
         "_cq_head",
@@ -281,6 +336,7 @@ class Ring:
 
     def __init__(self, entries: int = 256, flags: int | None = None) -> None:
         self._closed = True
+        self._buf_map: mmap.mmap | None = None
         if not ON_LINUX:
             raise OSError(errno.ENOSYS, f"io_uring is Linux-only, not {sys.platform}")
         syscall = _syscall()
@@ -498,6 +554,99 @@ class Ring:
         ring[self._cq_head] = tail
         return posted
 
+    # -- provided buffers ------------------------------------------------------------
+
+    def provide_buffers(self, count: int, size: int) -> bool:
+        """Register group 0 (``IORING_REGISTER_PBUF_RING``, 5.19+) with *count* buffers.
+
+        One private anonymous mapping holds the ring (``count`` 16-byte entries, page
+        aligned as the kernel requires) and then the buffers, each *size* bytes and
+        starting ``_BUF_PAGE_OFFSET`` into a page.  Pages are touched lazily: memory is
+        spent on the buffers the kernel actually fills.  The kernel pins the ring's
+        pages (fork then copies them for the child, never the parent's); it writes into
+        the buffers only during our own ``io_uring_enter`` (``DEFER_TASKRUN``).
+        """
+        if self._buf_map is not None:
+            raise RuntimeError("buffers are already provided")
+        if count <= 0 or count & (count - 1) or count > 32768:
+            raise ValueError(f"count must be a power of two up to 32768, not {count}")
+        if size <= 0 or size % mmap.PAGESIZE:
+            raise ValueError(f"size {size} is not a multiple of the page size {mmap.PAGESIZE}")
+        ring_bytes = -(-count * _BUF_ENTRY_SIZE // mmap.PAGESIZE) * mmap.PAGESIZE
+        total = ring_bytes + _BUF_PAGE_OFFSET + count * size
+        region = _map_private(total)
+        view = memoryview(region)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(view))
+        reg = ctypes.create_string_buffer(_BUF_REG.size)
+        _BUF_REG.pack_into(reg, 0, base, count, 0, 0, 0, 0, 0)
+        ret = self._syscall(SYS_IO_URING_REGISTER, self._fd, REGISTER_PBUF_RING, reg, 1)
+        if ret < 0:
+            view.release()
+            region.close()
+            return False
+        first = base + ring_bytes + _BUF_PAGE_OFFSET
+        self._buf_map = region
+        self._buf_ring = view[:ring_bytes]
+        self._buf_tails = view[:ring_bytes].cast("H")
+        self._bufs = view[ring_bytes + _BUF_PAGE_OFFSET :]
+        view.release()
+        self._buf_addr = first
+        self._buf_size = size
+        self._buf_mask = count - 1
+        for bid in range(count):
+            _pack_buf_entry(self._buf_ring, bid * _BUF_ENTRY_SIZE, first + bid * size, size, bid)
+        self._buf_tail = count
+        # The tail is entry 0's last u16 (byte 14, index 7 of the u16 view); a u16
+        # counter that wraps, compared with the kernel's head modulo 2**16.
+        self._buf_tails[7] = count & 0xFFFF
+        return True
+
+    def prep_recv_multishot(self, fd: int, user_data: int) -> None:
+        tail = self._tail
+        if tail == self._sq_limit:
+            tail = self._make_room()
+        # buf_group (byte 40) stays 0: group 0 is the only one, so the zero-tail
+        # invariant of the SQE slots holds.
+        _pack_sqe_head(
+            self._sqes,
+            (tail & self._sq_mask) * _SQE_SIZE,
+            OP_RECV,
+            SQE_BUFFER_SELECT,
+            RECV_MULTISHOT,
+            fd,
+            0,
+            0,
+            0,
+            0,
+            user_data,
+        )
+        self._tail = (tail + 1) & 0xFFFFFFFF
+        self._pending += 1
+
+    def take_buffer(self, bid: int, nbytes: int) -> bytes:
+        size = self._buf_size
+        start = bid * size
+        data = self._bufs[start : start + nbytes].tobytes()
+        # Back to the kernel at once: write the entry at our tail, then publish the
+        # tail (the kernel reads both only inside our next io_uring_enter).
+        tail = self._buf_tail
+        _pack_buf_entry(
+            self._buf_ring,
+            (tail & self._buf_mask) * _BUF_ENTRY_SIZE,
+            self._buf_addr + start,
+            size,
+            bid,
+        )
+        tail = (tail + 1) & 0xFFFF
+        self._buf_tail = tail
+        self._buf_tails[7] = tail
+        return data
+
+    def abandon_buffers(self) -> object:
+        region = self._buf_map
+        self._buf_map = None  # close() leaves it mapped
+        return region
+
     # -- registration ----------------------------------------------------------------
 
     def supported_ops(self) -> frozenset[int]:
@@ -529,6 +678,15 @@ class Ring:
         for m in (self._sq_map, self._cq_map, self._sqe_map):
             m.close()
         os.close(self._fd)
+        region = self._buf_map
+        if region is not None:
+            # After the fd: the ring's requests are all done (the backend drained
+            # them), so nothing writes into the buffers any more.
+            self._buf_map = None
+            self._bufs.release()
+            self._buf_ring.release()
+            self._buf_tails.release()
+            region.close()
 
     def forget(self) -> None:
         if self._closed:
@@ -554,6 +712,15 @@ def _map_shared(fd: int, length: int, offset: int) -> mmap.mmap:
         if dontfork is not None:
             region.madvise(dontfork)
         return region
+
+
+def _map_private(length: int) -> mmap.mmap:
+    """Private anonymous memory (Python's ``mmap.mmap(-1, n)`` would be shared, and so
+    written by a forked child into the parent's pages)."""
+    if sys.platform == "win32":
+        raise OSError(errno.ENOSYS, "io_uring is Linux-only")
+    else:
+        return mmap.mmap(-1, length, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
 
 class BufferPin:

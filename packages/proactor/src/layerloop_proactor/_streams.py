@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
-from layerloop_core.abc import Address, DatagramOwner, FileLike, StreamOwner
+from layerloop_core.abc import Address, BytesStreamOwner, DatagramOwner, FileLike, StreamOwner
 
 from ._common import (
     ACCEPT_FLAGS,
@@ -55,6 +55,8 @@ from ._common import (
 )
 from ._ring import (
     ACCEPT_MULTISHOT,
+    CQE_BUFFER_SHIFT,
+    CQE_F_BUFFER,
     CQE_F_MORE,
     OFFSET_CURRENT,
     OP_ACCEPT,
@@ -83,6 +85,7 @@ _addressof = ctypes.addressof
 _weakref = weakref.ref
 _Handle = asyncio.Handle
 _ECANCELED: Final = errno.ECANCELED
+_ENOBUFS: Final = errno.ENOBUFS
 
 WriteDone = Callable[[int, "BaseException | None"], None]
 ErrorDone = Callable[["BaseException | None"], None]
@@ -151,15 +154,84 @@ class _WriteOp(Completion):
             stream._close_fd_if_unused()
 
 
+class _MultiRecv(Completion):
+    """The completion of a stream's multishot ``RECV``: every CQE but the last carries
+    ``F_MORE``; each one with data names the provided buffer it filled.
+
+    Runs inside poll: the data is copied out and the buffer handed back at once, the
+    bytes queued on the stream (``_rchunks``, in arrival order) for its read handle.
+    The request ends (no ``F_MORE``) at end of stream (0), on an error, when cancelled
+    (``stop_reading``, or a switch back to lent buffers), or with ``ENOBUFS`` when every
+    provided buffer was taken within one ``io_uring_enter``; the read handle then arms
+    the next read if the stream still reads.
+    """
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: UringStream) -> None:
+        self.stream = stream
+
+    def complete(self, res: int, flags: int) -> None:
+        stream = self.stream
+        if flags & CQE_F_BUFFER:
+            if stream._closed:
+                stream._take_buffer(flags >> CQE_BUFFER_SHIFT, 0)
+            else:
+                stream._rchunks.append(stream._take_buffer(flags >> CQE_BUFFER_SHIFT, res))
+        if not flags & CQE_F_MORE:
+            stream._rud = 0
+            stream._rmulti = False
+            if stream._closed:
+                stream._closing_completion()
+                return
+            if not flags & CQE_F_BUFFER:
+                if res == 0:
+                    stream._rchunks.append(b"")  # end of stream
+                elif res != -_ECANCELED and res != -_ENOBUFS:
+                    stream._rchunks.append(res)
+        if stream._reading and not stream._rqueued and not stream._closed:
+            stream._rqueued = True
+            stream._enqueue(stream._chunks_handle)
+
+    def abandon(self) -> None:
+        stream = self.stream
+        stream._rud = 0
+        stream._rmulti = False
+        if stream._closed:
+            # The loop is closing: its drain brought this CQE, so the kernel is done.
+            stream._close_fd_if_unused()
+
+
 class UringStream(Completion):
     """:class:`layerloop_core.abc.Stream` over io_uring.
 
-    The stream is itself the completion of its read requests (:meth:`complete`): the
-    hot path of a steady reader is one CQE, one method call, one enqueued handle.
+    Two ways to read a socket, chosen per read request:
+
+    * **bytes** (an owner that wants them, see
+      :class:`layerloop_core.abc.BytesStreamOwner`, on a backend with provided
+      buffers): one multishot ``RECV`` stays armed for as long as the stream reads,
+      and each arrival is copied out of the shared buffer ring into a new ``bytes``
+      (:class:`_MultiRecv`).  One request per connection, not one per message, and no
+      memory held by an idle connection.
+    * **lent buffers** (pipes, ``BufferedProtocol`` owners, bulk transfers): one
+      ``RECV``/``READ`` in flight into the buffer the owner lends.  The stream is itself
+      the completion of those requests (:meth:`complete`): the hot path of a steady
+      reader is one CQE, one method call, one enqueued handle.
+
+    A switch between the two waits for the request in flight to end, so data is
+    delivered in arrival order.
     """
 
     __slots__ = (
         "_backend",
+        "_bytes_owner",
+        "_chunks_handle",
+        "_enqueue",
+        "_multi_op",
+        "_take_buffer",
+        "_rchunks",
+        "_rmulti",
+        "_rqueued",
         "_close_done",
         "_close_due",
         "_closed",
@@ -223,6 +295,27 @@ class UringStream(Completion):
         self._read_handle = _Handle(self._on_read, (), loop)
         self._write_handle = _Handle(self._on_write, (), loop)
         self._write_op = _WriteOp(self)
+        # Bytes reads (see the class docstring): the owner that takes them, the
+        # multishot's completion, and the data it brought that the read handle has not
+        # delivered yet (bytes, b"" for end of stream, or -errno), oldest first.
+        bytes_owner: BytesStreamOwner | None = None
+        if (
+            self._is_sock
+            and getattr(backend, "reads_bytes", False)
+            and hasattr(owner, "read_bytes")
+            and hasattr(owner, "wants_bytes")
+        ):
+            bytes_owner = owner  # type: ignore[assignment]
+        self._bytes_owner = bytes_owner
+        self._multi_op = _MultiRecv(self)
+        self._chunks_handle = _Handle(self._deliver_chunks, (), loop)
+        self._take_buffer = backend._take_buffer
+        self._enqueue = backend._enqueue
+        self._rchunks: deque[bytes | int] = deque()
+        # A multishot RECV is in flight and not being cancelled.
+        self._rmulti = False
+        # The read handle is queued to deliver _rchunks.
+        self._rqueued = False
         # The pin of the buffer lent to the in-flight RECV/READ (None: nothing lent).
         self._rkeep: object = None
         # The pin cache (see _note_lent): the view a reader lends again and again (a
@@ -280,8 +373,16 @@ class UringStream(Completion):
         self._reading = True
         if self._held:
             self._backend._enqueue(self._read_handle)
+        elif self._rchunks:
+            if not self._rqueued:
+                self._rqueued = True
+                self._enqueue(self._chunks_handle)
         elif not self._rud:
-            self._submit_poll()
+            owner = self._bytes_owner
+            if owner is not None and owner.wants_bytes:
+                self._submit_multishot()
+            else:
+                self._submit_poll()
 
     def stop_reading(self) -> None:
         """Stop reporting reads.  The in-flight request is cancelled: a poll loses
@@ -290,6 +391,7 @@ class UringStream(Completion):
         to its owner, in the ring)."""
         if self._reading:
             self._reading = False
+            self._rmulti = False
             self._drop_read_pin()
             if self._rud:
                 self._backend._cancel(self._rud)
@@ -350,6 +452,10 @@ class UringStream(Completion):
         if not self._reading or self._closed:
             self._drop_read_pin()
             return
+        bytes_owner = self._bytes_owner
+        if bytes_owner is not None and bytes_owner.wants_bytes:
+            self._submit_multishot()
+            return
         try:
             buf = self._owner.get_read_buffer(-1)
             # The owner may have stopped or closed the stream inside get_read_buffer:
@@ -397,6 +503,53 @@ class UringStream(Completion):
         self._rkeep = keeper
         self._rpoll = False
         self._rlen = length
+
+    def _submit_multishot(self) -> None:
+        """Arm the multishot RECV of bytes reads (nothing in flight, reading)."""
+        self._drop_read_pin()  # no buffer of the owner's is lent in this mode
+        backend = self._backend
+        if backend._closed:
+            raise RuntimeError("the backend is closed")
+        ud = backend._next_ud
+        backend._next_ud = ud + 1
+        backend._ring.prep_recv_multishot(self._fd, ud)  # type: ignore[attr-defined]
+        backend._ops[ud] = self._multi_op
+        self._rud = ud
+        self._rmulti = True
+        self._rpoll = False
+
+    def _deliver_chunks(self) -> None:
+        """The read handle, for bytes reads: deliver what the multishot brought, in
+        order, while the stream reads; then arm the next read if none is in flight, or
+        end the multishot if the owner wants to lend its buffers again."""
+        self._rqueued = False
+        chunks = self._rchunks
+        owner = self._bytes_owner
+        assert owner is not None  # bytes reads exist only with a bytes owner
+        try:
+            while chunks and self._reading and not self._closed:
+                item = chunks.popleft()
+                if item.__class__ is bytes:
+                    if not item:
+                        self._reading = False  # end of stream: reading stops
+                    owner.read_bytes(item)  # type: ignore[arg-type]
+                else:
+                    self._reading = False
+                    owner.read_failed(error_from(item))  # type: ignore[arg-type]
+        finally:
+            if self._reading and not self._closed:
+                if chunks:
+                    # An owner callback raised: the rest follows in the next iteration.
+                    if not self._rqueued:
+                        self._rqueued = True
+                        self._enqueue(self._chunks_handle)
+                elif not self._rud:
+                    self._submit_read()  # bytes or a lent buffer, as the owner wants
+                elif self._rmulti and not owner.wants_bytes:
+                    # A bulk transfer: the owner's large buffers take over once the
+                    # multishot has ended (what it still brings comes as bytes first).
+                    self._rmulti = False
+                    self._backend._cancel(self._rud)
 
     def complete(self, res: int, flags: int) -> None:
         """The CQE of the read request (a RECV/READ, or the POLL_ADD before the first)."""
@@ -669,6 +822,7 @@ class UringStream(Completion):
         self._closed = True
         self._reading = False
         self._held = False
+        self._rchunks.clear()
         self._drop_read_pin()
         self._close_done = done
         backend = self._backend

@@ -122,6 +122,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
     __slots__ = (
         "__weakref__",
         "_backend_reads_bytes",
+        "_bytes_full",
         "_buffered",
         "_eof",
         "_eof_received",
@@ -173,6 +174,8 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         # A readiness backend reads a Protocol's data straight into new bytes objects
         # (BytesStreamOwner): one copy, where a lent buffer costs two.
         self._backend_reads_bytes = getattr(backend, "reads_bytes", False) is True
+        # A bytes read this long filled all the backend asked for: a bulk transfer.
+        self._bytes_full: int = getattr(backend, "bytes_read_size", BYTES_READ_SIZE)
         self._buffered = False
         self.wants_bytes = False
         self._lent: memoryview | None = None
@@ -338,7 +341,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
                     self._read_large = True
                 elif nbytes <= SMALL_READ_BUFFER_SIZE:
                     self._read_large = False
-            elif self._backend_reads_bytes and nbytes < BYTES_AGAIN_BELOW:
+            if self._backend_reads_bytes and nbytes < BYTES_AGAIN_BELOW:
                 # The bulk transfer is over: small reads go straight into bytes again.
                 self.wants_bytes = not self._buffered
             if view.nbytes == READ_BUFFER_SIZE:
@@ -379,10 +382,11 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
 
     def read_bytes(self, data: bytes) -> None:
         """BytesStreamOwner: *data* was read into a new object (``b""``: end of stream)."""
-        if len(data) == BYTES_READ_SIZE:
+        if len(data) >= self._bytes_full:
             # A full read: a bulk transfer, which one large lent buffer reads in fewer
             # calls (a 100 KiB message in one read and one delivery rather than two).
             self.wants_bytes = False
+            self._read_large = True
         if self._conn_lost:
             return  # a lost connection
         if not data:
