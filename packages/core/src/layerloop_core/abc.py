@@ -334,16 +334,22 @@ BYTES_READ_SIZE: Final = 64 * 1024
 class BytesStreamOwner(StreamOwner, Protocol):
     """A :class:`StreamOwner` that can also take each read as a new ``bytes`` object.
 
-    A backend whose ``reads_bytes`` attribute is true (the readiness backends) looks at
-    :attr:`wants_bytes` before each read of a stream opened on a socket.  While it is
-    true, the backend reads with ``recv(BYTES_READ_SIZE)`` into a new ``bytes`` object
-    and hands it to :meth:`read_bytes` instead of lending a buffer: the kernel copies
-    straight into the object the protocol receives, where reading into a lent buffer
-    and copying out of it copies every byte twice.  A read that fills all
-    :data:`BYTES_READ_SIZE` bytes suggests a bulk transfer, for which an owner may
-    prefer lending a larger buffer again.  A completion backend, which must hand the
-    kernel a buffer before data arrives, ignores all this; so does any backend without
-    ``reads_bytes``.
+    A backend whose ``reads_bytes`` attribute is true looks at :attr:`wants_bytes`
+    before each read of a stream opened on a socket.  While it is true, the backend hands
+    each read to :meth:`read_bytes` as a new ``bytes`` object instead of lending a
+    buffer:
+
+    * a readiness backend reads with ``recv(BYTES_READ_SIZE)``, so the kernel copies
+      straight into the object the protocol receives, where reading into a lent buffer
+      and copying out of it copies every byte twice;
+    * a completion backend may keep one multishot receive armed into buffers of its
+      own and copy each arrival out (io_uring's provided-buffer ring): one request per
+      connection instead of one per read, and no memory held by an idle connection.
+
+    A read of the backend's ``bytes_read_size`` (an optional attribute, by default
+    :data:`BYTES_READ_SIZE`) filled all one such read may bring and suggests a bulk
+    transfer, for which an owner may prefer lending a larger buffer again.  A backend
+    without ``reads_bytes`` ignores all this.
     """
 
     #: Whether the next read should be a ``bytes`` object for :meth:`read_bytes`.

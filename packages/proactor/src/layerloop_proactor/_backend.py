@@ -220,14 +220,13 @@ class UringBackend:
     Raises :class:`UringUnavailableError` (a ``RuntimeError``) when io_uring cannot be
     used here, with the probe's reason; see :func:`~layerloop_proactor.probe_uring`.
     *driver* replaces the ctypes ring (any :class:`~layerloop_proactor.RingDriver`).
+    *recv_buffers* is the number of 16 KiB buffers in the ring that multishot receives
+    share (a power of two; ``0`` reads every time into a buffer the owner lends).
     """
 
     __slots__ = (
         "__weakref__",
         "_closed",
-        "_take_buffer",
-        "bytes_read_size",
-        "reads_bytes",
         "_create_future",
         "_enqueue",
         "_loop",
@@ -237,16 +236,25 @@ class UringBackend:
         "_readers",
         "_ring",
         "_stash",
+        "_take_buffer",
         "_wake_fd",
         "_wake_pending",
         "_waker",
         "_writers",
+        "bytes_read_size",
+        "reads_bytes",
     )
 
     name: str = "uring"
     kind: BackendKind = "completion"
 
-    def __init__(self, *, entries: int = 256, driver: RingDriver | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        entries: int = 256,
+        driver: RingDriver | None = None,
+        recv_buffers: int = RECV_BUFFERS,
+    ) -> None:
         self._closed = True
         if driver is None:
             verdict = probe_uring()
@@ -278,8 +286,8 @@ class UringBackend:
         self._take_buffer: Callable[[int, int], bytes] = _no_buffers
         provide = getattr(driver, "provide_buffers", None)
         try:
-            if provide is not None and self._poll_first:
-                self.reads_bytes = bool(provide(RECV_BUFFERS, RECV_BUFFER_SIZE))
+            if recv_buffers and provide is not None and self._poll_first:
+                self.reads_bytes = bool(provide(recv_buffers, RECV_BUFFER_SIZE))
             if self.reads_bytes:
                 self._take_buffer = driver.take_buffer  # type: ignore[attr-defined]
             self._wake_fd = new_eventfd()

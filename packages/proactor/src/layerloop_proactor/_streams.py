@@ -85,7 +85,9 @@ _addressof = ctypes.addressof
 _weakref = weakref.ref
 _Handle = asyncio.Handle
 _ECANCELED: Final = errno.ECANCELED
-_ENOBUFS: Final = errno.ENOBUFS
+#: A multishot receive that ended with one of these is armed again if still reading:
+#: cancelled (stop_reading, or a switch to lent buffers) or out of provided buffers.
+_MULTISHOT_RESTARTS: Final = (-errno.ECANCELED, -errno.ENOBUFS)
 
 WriteDone = Callable[[int, "BaseException | None"], None]
 ErrorDone = Callable[["BaseException | None"], None]
@@ -187,7 +189,7 @@ class _MultiRecv(Completion):
             if not flags & CQE_F_BUFFER:
                 if res == 0:
                     stream._rchunks.append(b"")  # end of stream
-                elif res != -_ECANCELED and res != -_ENOBUFS:
+                elif res not in _MULTISHOT_RESTARTS:
                     stream._rchunks.append(res)
         if stream._reading and not stream._rqueued and not stream._closed:
             stream._rqueued = True
@@ -226,24 +228,21 @@ class UringStream(Completion):
         "_backend",
         "_bytes_owner",
         "_chunks_handle",
-        "_enqueue",
-        "_multi_op",
-        "_take_buffer",
-        "_rchunks",
-        "_rmulti",
-        "_rqueued",
         "_close_done",
         "_close_due",
         "_closed",
+        "_enqueue",
         "_fd",
         "_fileobj",
         "_held",
         "_is_sock",
         "_loop",
+        "_multi_op",
         "_owner",
         "_poll_first",
         "_rcaddr",
         "_rcfresh",
+        "_rchunks",
         "_rcpin",
         "_rcseen",
         "_rcview",
@@ -253,12 +252,15 @@ class UringStream(Completion):
         "_reading",
         "_rkeep",
         "_rlen",
+        "_rmulti",
         "_rpoll",
+        "_rqueued",
         "_rres",
         "_rud",
         "_shut",
         "_shutdown_done",
         "_sock",
+        "_take_buffer",
         "_wcancel",
         "_wcount",
         "_wdata",
@@ -532,7 +534,7 @@ class UringStream(Completion):
                 if item.__class__ is bytes:
                     if not item:
                         self._reading = False  # end of stream: reading stops
-                    owner.read_bytes(item)  # type: ignore[arg-type]
+                    owner.read_bytes(item)
                 else:
                     self._reading = False
                     owner.read_failed(error_from(item))  # type: ignore[arg-type]

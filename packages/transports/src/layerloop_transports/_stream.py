@@ -122,8 +122,8 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
     __slots__ = (
         "__weakref__",
         "_backend_reads_bytes",
-        "_bytes_full",
         "_buffered",
+        "_bytes_full",
         "_eof",
         "_eof_received",
         "_inflight",
