@@ -108,16 +108,30 @@ def counting_loop(**kwargs: Any) -> tuple[EventLoop, CountingRing]:
     return EventLoop(UringBackend(driver=ring, **kwargs)), ring
 
 
+def uring_of(loop: EventLoop) -> UringBackend:
+    backend = loop.backend
+    assert isinstance(backend, UringBackend)
+    return backend
+
+
+def reading_stream(
+    loop: EventLoop, owner: BytesOwner | None = None
+) -> tuple[UringBackend, socket.socket, Any, BytesOwner, Any]:
+    """A stream on one end of a socket pair, reading for *owner* (a new BytesOwner by
+    default); returns the backend, the peer end, the stream's socket, owner, stream."""
+    backend = uring_of(loop)
+    a, b = pair()
+    owner = BytesOwner() if owner is None else owner
+    stream = backend.open_stream(a, owner)
+    stream.start_reading()
+    return backend, b, a, owner, stream
+
+
 def test_one_multishot_request_reads_many_messages() -> None:
     loop, ring = counting_loop()
     try:
-        backend = loop.backend
-        assert isinstance(backend, UringBackend)
+        backend, b, _a, owner, stream = reading_stream(loop)
         assert backend.reads_bytes
-        a, b = pair()
-        owner = BytesOwner()
-        stream = backend.open_stream(a, owner)
-        stream.start_reading()
         for index in range(30):
             b.send(b"message %d;" % index)
             run_until(loop, lambda i=index: owner.data().endswith(b"message %d;" % i))
@@ -137,13 +151,8 @@ def test_lent_buffers_only_when_asked() -> None:
     """``recv_buffers=0``: no buffer ring, every read goes into the owner's buffer."""
     loop, ring = counting_loop(recv_buffers=0)
     try:
-        backend = loop.backend
-        assert isinstance(backend, UringBackend)
+        backend, b, _a, owner, stream = reading_stream(loop)
         assert not backend.reads_bytes
-        a, b = pair()
-        owner = BytesOwner()
-        stream = backend.open_stream(a, owner)
-        stream.start_reading()
         for index in range(5):
             b.send(b"m%d" % index)
             run_until(loop, lambda i=index: owner.data().endswith(b"m%d" % i))
@@ -162,8 +171,7 @@ def test_buffer_exhaustion_rearms_and_loses_nothing() -> None:
     waits in the sockets."""
     loop, ring = counting_loop(recv_buffers=2)
     try:
-        backend = loop.backend
-        assert isinstance(backend, UringBackend)
+        backend = uring_of(loop)
         pairs = [pair() for _ in range(8)]
         owners = [BytesOwner() for _ in pairs]
         streams = [backend.open_stream(a, o) for (a, _), o in zip(pairs, owners, strict=True)]
@@ -198,8 +206,7 @@ def test_stopped_stream_holds_what_the_multishot_still_brought() -> None:
     order."""
     loop, _ring = counting_loop()
     try:
-        backend = loop.backend
-        assert isinstance(backend, UringBackend)
+        backend = uring_of(loop)
         a, b = pair()
         b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
         owner = BytesOwner()
@@ -228,12 +235,8 @@ def test_stopped_stream_holds_what_the_multishot_still_brought() -> None:
 def test_switch_to_lent_buffers_for_bulk_and_back_keeps_order() -> None:
     loop, ring = counting_loop()
     try:
-        backend = loop.backend
-        assert isinstance(backend, UringBackend)
-        a, b = pair()
-        owner = BytesOwner(bulk_after=backend.bytes_read_size)
-        stream = backend.open_stream(a, owner)
-        stream.start_reading()
+        owner = BytesOwner(bulk_after=uring_of(loop).bytes_read_size)
+        _backend, b, _a, owner, stream = reading_stream(loop, owner)
         b.send(b"small;")
         run_until(loop, lambda: owner.data() == b"small;")
         bulk = os.urandom(600_000)
@@ -261,12 +264,7 @@ def test_switch_to_lent_buffers_for_bulk_and_back_keeps_order() -> None:
 def test_end_of_stream_is_reported_once_after_the_data() -> None:
     loop, _ring = counting_loop()
     try:
-        backend = loop.backend
-        assert isinstance(backend, UringBackend)
-        a, b = pair()
-        owner = BytesOwner()
-        stream = backend.open_stream(a, owner)
-        stream.start_reading()
+        _backend, b, _a, owner, stream = reading_stream(loop)
         b.send(b"last words")
         b.close()
         run_until(loop, lambda: b"" in owner.events)
@@ -281,8 +279,7 @@ def test_end_of_stream_is_reported_once_after_the_data() -> None:
 def test_reset_over_tcp_is_an_error() -> None:
     loop, _ring = counting_loop()
     try:
-        backend = loop.backend
-        assert isinstance(backend, UringBackend)
+        backend = uring_of(loop)
         listener = socket.create_server(("127.0.0.1", 0))
         client = socket.create_connection(listener.getsockname())
         server, _ = listener.accept()
@@ -307,12 +304,7 @@ def test_reset_over_tcp_is_an_error() -> None:
 def test_close_with_the_multishot_armed_closes_the_fd_and_forgets_the_request() -> None:
     loop, _ring = counting_loop()
     try:
-        backend = loop.backend
-        assert isinstance(backend, UringBackend)
-        a, b = pair()
-        owner = BytesOwner()
-        stream = backend.open_stream(a, owner)
-        stream.start_reading()
+        backend, b, a, owner, stream = reading_stream(loop)
         b.send(b"before")
         run_until(loop, lambda: owner.events)
         in_flight = set(backend._ops)
@@ -336,8 +328,7 @@ def test_closing_the_loop_with_multishots_armed_leaks_nothing() -> None:
     gc.collect()
     before = len(os.listdir("/proc/self/fd"))
     loop = EventLoop(UringBackend())
-    backend = loop.backend
-    assert isinstance(backend, UringBackend)
+    backend = uring_of(loop)
     pairs = [pair() for _ in range(4)]
     for a, b in pairs:
         owner = BytesOwner()
@@ -377,8 +368,7 @@ def test_buffers_stay_mapped_when_a_request_never_reports(
     abandoned = len(backend_module._ABANDONED)
     ring = SilentRing()
     loop = EventLoop(UringBackend(driver=ring))
-    backend = loop.backend
-    assert isinstance(backend, UringBackend)
+    backend = uring_of(loop)
     a, b = pair()
     backend.open_stream(a, BytesOwner()).start_reading()
     run_briefly(loop, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -141,7 +142,16 @@ async def growth_with_idle_connections(
     before = measure()
     try:
         for _ in range(count):
-            transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
+            # Connected here, not by host name: a name lookup may start resolver
+            # threads, whose 8 MiB stacks would count as growth.
+            sock = socket.socket()
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, ("127.0.0.1", port))
+            except BaseException:
+                sock.close()
+                raise
+            transport, client = await loop.create_connection(Recorder, sock=sock)
             opened.append((transport, client))
             transport.write(b"ping")
             await client.wait_for_bytes(4)
