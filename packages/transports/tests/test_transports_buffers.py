@@ -13,7 +13,7 @@ import pytest
 
 from layerloop_core.abc import BYTES_READ_SIZE
 from layerloop_transports import _buffers, _stream
-from transports_helpers import Recorder, growth_with_idle_connections, is_ours
+from transports_helpers import BufferedEcho, Recorder, growth_with_idle_connections, is_ours
 
 
 def _page_offset(view: memoryview) -> int:
@@ -176,3 +176,58 @@ def test_idle_connections_do_not_take_a_mapping_each(loop: asyncio.AbstractEvent
     connections = 100  # 200 transports, each with a read in flight on io_uring
     added = loop.run_until_complete(growth_with_idle_connections(loop, connections, _mappings))
     assert added < 40, f"{added} new mappings for {2 * connections} idle transports"
+
+
+def test_buffered_protocol_small_reads_by_backend_kind(loop: asyncio.AbstractEventLoop) -> None:
+    """A ``BufferedProtocol``'s small reads: on a completion backend that reads bytes
+    (io_uring's multishot receives) they come as bytes and are copied into the
+    protocol's buffer, no buffer lent per read; on a readiness backend the kernel
+    reads straight into the protocol's buffer, lent each time."""
+    if not is_ours(loop):
+        pytest.skip("layerloop's transports")
+    backend = getattr(loop, "backend", None)
+    completion_bytes = getattr(backend, "reads_bytes", False) and backend.kind == "completion"
+    calls = {"lent": 0, "bytes": 0}
+    get_read_buffer = _stream.StreamTransport.get_read_buffer
+    read_bytes = _stream.StreamTransport.read_bytes
+
+    def spy_lend(self: _stream.StreamTransport, size_hint: int) -> memoryview:
+        calls["lent"] += 1
+        return get_read_buffer(self, size_hint)
+
+    def spy_bytes(self: _stream.StreamTransport, data: bytes) -> None:
+        calls["bytes"] += 1
+        read_bytes(self, data)
+
+    async def main() -> list[int]:
+        protocols: list[BufferedEcho] = []
+
+        def factory() -> BufferedEcho:
+            protocols.append(BufferedEcho(1000))
+            return protocols[-1]
+
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
+        for index in range(20):
+            expected = len(client.data) + 100
+            transport.write(bytes([index]) * 100)
+            await client.wait_for_bytes(expected)
+        assert bytes(client.data) == b"".join(bytes([i]) * 100 for i in range(20))
+        transport.close()
+        await client.closed
+        server.close()
+        await server.wait_closed()
+        (echo,) = protocols
+        return echo.sizes
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_stream.StreamTransport, "get_read_buffer", spy_lend)
+        patch.setattr(_stream.StreamTransport, "read_bytes", spy_bytes)
+        sizes = loop.run_until_complete(main())
+    assert sum(sizes) == 2000 and max(sizes) <= 1000
+    if completion_bytes:
+        assert calls["lent"] == 0  # neither side lent a buffer
+        assert calls["bytes"] >= 40
+    else:
+        assert calls["lent"] >= 20  # the server lent the protocol's buffer per read

@@ -302,8 +302,10 @@ class Ring:
         "_buf_mask",
         "_buf_ring",
         "_buf_size",
+        "_buf_slots",
         "_buf_tail",
         "_buf_tails",
+        "_buf_views",
         "_bufs",
         "_closed",
         "_cq_entries",
@@ -593,6 +595,9 @@ class Ring:
         self._buf_addr = first
         self._buf_size = size
         self._buf_mask = count - 1
+        self._buf_views = [self._bufs[bid * size : (bid + 1) * size] for bid in range(count)]
+        # Which buffer each ring slot names (slot i starts with buffer i).
+        self._buf_slots = list(range(count))
         for bid in range(count):
             _pack_buf_entry(self._buf_ring, bid * _BUF_ENTRY_SIZE, first + bid * size, size, bid)
         self._buf_tail = count
@@ -624,19 +629,21 @@ class Ring:
         self._pending += 1
 
     def take_buffer(self, bid: int, nbytes: int) -> bytes:
-        size = self._buf_size
-        start = bid * size
-        data = self._bufs[start : start + nbytes].tobytes()
-        # Back to the kernel at once: write the entry at our tail, then publish the
-        # tail (the kernel reads both only inside our next io_uring_enter).
+        data = self._buf_views[bid][:nbytes].tobytes()
+        # Back to the kernel at once, into the slot at our tail; the kernel reads the
+        # slot and the tail only inside our next io_uring_enter.  The kernel takes
+        # buffers from the head in ring order and never writes the entries, and
+        # completions come in the order it took them, so the slot at the tail (the one
+        # the head took *count* buffers ago) normally still names this very buffer:
+        # then publishing the new tail is all it takes.
         tail = self._buf_tail
-        _pack_buf_entry(
-            self._buf_ring,
-            (tail & self._buf_mask) * _BUF_ENTRY_SIZE,
-            self._buf_addr + start,
-            size,
-            bid,
-        )
+        slot = tail & self._buf_mask
+        if self._buf_slots[slot] != bid:
+            self._buf_slots[slot] = bid
+            size = self._buf_size
+            _pack_buf_entry(
+                self._buf_ring, slot * _BUF_ENTRY_SIZE, self._buf_addr + bid * size, size, bid
+            )
         tail = (tail + 1) & 0xFFFF
         self._buf_tail = tail
         self._buf_tails[7] = tail
@@ -683,6 +690,9 @@ class Ring:
             # After the fd: the ring's requests are all done (the backend drained
             # them), so nothing writes into the buffers any more.
             self._buf_map = None
+            for view in self._buf_views:
+                view.release()
+            self._buf_views = []
             self._bufs.release()
             self._buf_ring.release()
             self._buf_tails.release()

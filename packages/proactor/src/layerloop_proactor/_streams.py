@@ -88,6 +88,7 @@ _ECANCELED: Final = errno.ECANCELED
 #: A multishot receive that ended with one of these is armed again if still reading:
 #: cancelled (stop_reading, or a switch to lent buffers) or out of provided buffers.
 _MULTISHOT_RESTARTS: Final = (-errno.ECANCELED, -errno.ENOBUFS)
+_BUFFER_AND_MORE: Final = CQE_F_BUFFER | CQE_F_MORE
 
 WriteDone = Callable[[int, "BaseException | None"], None]
 ErrorDone = Callable[["BaseException | None"], None]
@@ -175,6 +176,13 @@ class _MultiRecv(Completion):
 
     def complete(self, res: int, flags: int) -> None:
         stream = self.stream
+        if flags & _BUFFER_AND_MORE == _BUFFER_AND_MORE and stream._reading:
+            # The steady state: data for a reading stream, the multishot stays armed.
+            stream._rchunks.append(stream._take_buffer(flags >> CQE_BUFFER_SHIFT, res))
+            if not stream._rqueued:
+                stream._rqueued = True
+                stream._enqueue(stream._chunks_handle)
+            return
         if flags & CQE_F_BUFFER:
             if stream._closed:
                 stream._take_buffer(flags >> CQE_BUFFER_SHIFT, 0)
@@ -191,7 +199,7 @@ class _MultiRecv(Completion):
                     stream._rchunks.append(b"")  # end of stream
                 elif res not in _MULTISHOT_RESTARTS:
                     stream._rchunks.append(res)
-        if stream._reading and not stream._rqueued and not stream._closed:
+        if stream._reading and not stream._rqueued:
             stream._rqueued = True
             stream._enqueue(stream._chunks_handle)
 
@@ -257,6 +265,7 @@ class UringStream(Completion):
         "_rqueued",
         "_rres",
         "_rud",
+        "_send",
         "_shut",
         "_shutdown_done",
         "_sock",
@@ -293,6 +302,9 @@ class UringStream(Completion):
         self._owner = owner
         self._sock = fileobj if isinstance(fileobj, socket.socket) else None
         self._is_sock = self._sock is not None
+        self._send: Callable[[memoryview], int] = (
+            self._sock.send if self._sock is not None else self._fd_write
+        )
         self._write_only = not self._is_sock and _write_only(fd)
         self._read_handle = _Handle(self._on_read, (), loop)
         self._write_handle = _Handle(self._on_write, (), loop)
@@ -522,36 +534,42 @@ class UringStream(Completion):
 
     def _deliver_chunks(self) -> None:
         """The read handle, for bytes reads: deliver what the multishot brought, in
-        order, while the stream reads; then arm the next read if none is in flight, or
-        end the multishot if the owner wants to lend its buffers again."""
+        order, while the stream reads (``close`` stops reading too)."""
         self._rqueued = False
         chunks = self._rchunks
         owner = self._bytes_owner
         assert owner is not None  # bytes reads exist only with a bytes owner
         try:
-            while chunks and self._reading and not self._closed:
+            while chunks and self._reading:
                 item = chunks.popleft()
-                if item.__class__ is bytes:
-                    if not item:
-                        self._reading = False  # end of stream: reading stops
+                if item.__class__ is bytes and item:
                     owner.read_bytes(item)
                 else:
-                    self._reading = False
-                    owner.read_failed(error_from(item))  # type: ignore[arg-type]
+                    self._reading = False  # end of stream or an error: reading stops
+                    if item.__class__ is bytes:
+                        owner.read_bytes(item)
+                    else:
+                        owner.read_failed(error_from(item))  # type: ignore[arg-type]
         finally:
-            if self._reading and not self._closed:
-                if chunks:
-                    # An owner callback raised: the rest follows in the next iteration.
-                    if not self._rqueued:
-                        self._rqueued = True
-                        self._enqueue(self._chunks_handle)
-                elif not self._rud:
-                    self._submit_read()  # bytes or a lent buffer, as the owner wants
-                elif self._rmulti and not owner.wants_bytes:
-                    # A bulk transfer: the owner's large buffers take over once the
-                    # multishot has ended (what it still brings comes as bytes first).
-                    self._rmulti = False
-                    self._backend._cancel(self._rud)
+            # Steady state: all delivered, the multishot armed and still wanted.
+            if self._reading and (chunks or not self._rmulti or not owner.wants_bytes):
+                self._after_chunks()
+
+    def _after_chunks(self) -> None:
+        """Still reading after a delivery: requeue what an owner callback that raised
+        left, arm the next read if none is in flight, or end the multishot if the owner
+        wants to lend its buffers again."""
+        if self._rchunks:
+            if not self._rqueued:
+                self._rqueued = True
+                self._enqueue(self._chunks_handle)
+        elif not self._rud:
+            self._submit_read()  # bytes or a lent buffer, as the owner wants
+        elif self._rmulti:
+            # A bulk transfer: the owner's large buffers take over once the multishot
+            # has ended (what it still brings comes as bytes first).
+            self._rmulti = False
+            self._backend._cancel(self._rud)
 
     def complete(self, res: int, flags: int) -> None:
         """The CQE of the read request (a RECV/READ, or the POLL_ADD before the first)."""
@@ -647,17 +665,19 @@ class UringStream(Completion):
 
     def try_write(self, data: memoryview) -> int:
         """Write what the kernel takes now; 0 when it would block."""
-        if self._closed:
-            raise OSError(errno.EBADF, "the stream is closed")
-        if self._wstate or self._shut:
+        # One test on the hot path (a write per echoed message); the checks that
+        # raise run only when one of the three flags is set.
+        if self._wstate or self._shut or self._closed:
+            if self._closed:
+                raise OSError(errno.EBADF, "the stream is closed")
             self._check_can_write()  # raises the right error
-        sock = self._sock
         try:
-            if sock is not None:
-                return sock.send(data)
-            return os.write(self._fd, data)
+            return self._send(data)
         except _RETRY:
             return 0
+
+    def _fd_write(self, data: memoryview) -> int:
+        return os.write(self._fd, data)
 
     def write(self, data: memoryview | Sequence[memoryview], done: WriteDone) -> None:
         """Submit one write request for *data*; *done* reports the count."""

@@ -123,6 +123,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         "__weakref__",
         "_backend_reads_bytes",
         "_buffered",
+        "_buffered_takes_bytes",
         "_bytes_full",
         "_eof",
         "_eof_received",
@@ -176,6 +177,11 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         self._backend_reads_bytes = getattr(backend, "reads_bytes", False) is True
         # A bytes read this long filled all the backend asked for: a bulk transfer.
         self._bytes_full: int = getattr(backend, "bytes_read_size", BYTES_READ_SIZE)
+        # A BufferedProtocol takes small reads as bytes too (copied into its buffer)
+        # on a completion backend: there a read lent its buffer would be a request per
+        # message, where bytes reads share one multishot receive.  On a readiness
+        # backend the kernel reads straight into its buffer at the same cost.
+        self._buffered_takes_bytes = self._backend_reads_bytes and backend.kind == "completion"
         self._buffered = False
         self.wants_bytes = False
         self._lent: memoryview | None = None
@@ -245,7 +251,9 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         its buffer)."""
         self._protocol = protocol
         self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
-        self.wants_bytes = self._backend_reads_bytes and not self._buffered
+        self.wants_bytes = self._backend_reads_bytes and (
+            not self._buffered or self._buffered_takes_bytes
+        )
 
     # -- reading: the StreamOwner side -------------------------------------------------
 
@@ -343,7 +351,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
                     self._read_large = False
             if self._backend_reads_bytes and nbytes < BYTES_AGAIN_BELOW:
                 # The bulk transfer is over: small reads go straight into bytes again.
-                self.wants_bytes = not self._buffered
+                self.wants_bytes = not self._buffered or self._buffered_takes_bytes
             if view.nbytes == READ_BUFFER_SIZE:
                 if len(_free_read_buffers) < FREE_READ_BUFFERS:
                     _free_read_buffers.append(view)
@@ -398,7 +406,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         """Copy *data* into *protocol*'s buffers, ``get_buffer``/``buffer_updated`` as
         often as its buffers are smaller (a protocol swapped in mid-read only).  A
         callback that swaps the protocol again gets the rest delivered to the new one."""
-        rest = memoryview(data)
+        rest: bytes | memoryview = data
         while rest:
             if not self._buffered:
                 try:
@@ -408,22 +416,31 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
                 except BaseException as exc:
                     self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
                 return
+            size = len(rest)
             try:
-                buf = memoryview(protocol.get_buffer(rest.nbytes))
-                if not buf.nbytes:
+                buf = protocol.get_buffer(-1)  # as asyncio: no size hint
+                view = buf if buf.__class__ is memoryview else memoryview(buf)
+                if not view.nbytes:
                     raise RuntimeError("get_buffer() returned an empty buffer")
-                if buf.readonly:
+                if view.readonly:
                     raise TypeError("get_buffer() returned a read-only buffer")
-                if not buf.c_contiguous or buf.itemsize != 1:
-                    buf = buf.cast("B")
+                if not view.c_contiguous or view.itemsize != 1:
+                    view = view.cast("B")
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
                 return
-            count = min(buf.nbytes, rest.nbytes)
-            buf[:count] = rest[:count]
-            rest = rest[count:]
+            count = view.nbytes
+            if count >= size:
+                # The usual case: all of it fits.
+                count = size
+                view[:count] = rest
+                rest = b""
+            else:
+                rest = memoryview(rest)
+                view[:] = rest[:count]
+                rest = rest[count:]
             try:
                 protocol.buffer_updated(count)
             except (SystemExit, KeyboardInterrupt):
