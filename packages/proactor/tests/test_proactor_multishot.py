@@ -380,3 +380,34 @@ def test_buffers_stay_mapped_when_a_request_never_reports(
     assert not region.closed  # still mapped: the kernel may write there
     del backend_module._ABANDONED[abandoned:]
     b.close()
+
+
+def test_one_arrival_per_loop_iteration() -> None:
+    """Several arrivals reaped in one enter are delivered one per iteration, as a
+    readiness backend delivers one read per readiness report: callbacks queued in
+    between (a run_until_complete stopping, say) run between them, as on epoll."""
+    loop, _ring = counting_loop()
+    try:
+        _backend, b, _a, owner, stream = reading_stream(loop)
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        iteration = [0]
+
+        def tick() -> None:
+            iteration[0] += 1
+            loop.call_soon(tick)
+
+        seen: list[int] = []
+        owner.on_bytes = lambda data: seen.append(iteration[0])
+        run_briefly(loop, 2)
+        loop.call_soon(tick)
+        payload = bytes(range(256)) * 200  # 51200 bytes: 4 provided buffers' worth
+        b.sendall(payload)
+        run_until(loop, lambda: len(owner.data()) == len(payload))
+        assert owner.data() == payload
+        assert len(seen) >= 3  # several arrivals...
+        assert len(set(seen)) == len(seen)  # ...each in an iteration of its own
+        stream.close(lambda: None)
+        run_briefly(loop)
+        b.close()
+    finally:
+        loop.close()

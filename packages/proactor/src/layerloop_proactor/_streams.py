@@ -533,14 +533,17 @@ class UringStream(Completion):
         self._rpoll = False
 
     def _deliver_chunks(self) -> None:
-        """The read handle, for bytes reads: deliver what the multishot brought, in
-        order, while the stream reads (``close`` stops reading too)."""
+        """The read handle, for bytes reads: deliver the oldest arrival the multishot
+        brought, if the stream reads (``close`` stops reading too).  One per run, as a
+        readiness backend delivers one read per readiness report: the rest waits for the
+        next iteration, so other callbacks (a ``run_until_complete`` stopping, say) come
+        in between as they would on epoll."""
         self._rqueued = False
         chunks = self._rchunks
         owner = self._bytes_owner
         assert owner is not None  # bytes reads exist only with a bytes owner
         try:
-            while chunks and self._reading:
+            if chunks and self._reading:
                 item = chunks.popleft()
                 if item.__class__ is bytes and item:
                     owner.read_bytes(item)
@@ -556,9 +559,9 @@ class UringStream(Completion):
                 self._after_chunks()
 
     def _after_chunks(self) -> None:
-        """Still reading after a delivery: requeue what an owner callback that raised
-        left, arm the next read if none is in flight, or end the multishot if the owner
-        wants to lend its buffers again."""
+        """Still reading after a delivery: requeue for the arrivals left, arm the next
+        read if none is in flight, or end the multishot if the owner wants to lend its
+        buffers again."""
         if self._rchunks:
             if not self._rqueued:
                 self._rqueued = True
