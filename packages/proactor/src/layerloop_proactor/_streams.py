@@ -559,20 +559,20 @@ class UringStream(Completion):
                 self._after_chunks()
 
     def _after_chunks(self) -> None:
-        """Still reading after a delivery: requeue for the arrivals left, arm the next
-        read if none is in flight, or end the multishot if the owner wants to lend its
-        buffers again."""
+        """Still reading after a delivery: end the multishot at once if the owner wants
+        to lend its buffers again (a bulk transfer: its large buffers take over once the
+        multishot has ended, and what the multishot still brings comes as bytes first),
+        requeue for the arrivals left, or arm the next read if none is in flight."""
+        owner = self._bytes_owner
+        if self._rmulti and owner is not None and not owner.wants_bytes:
+            self._rmulti = False
+            self._backend._cancel(self._rud)
         if self._rchunks:
             if not self._rqueued:
                 self._rqueued = True
                 self._enqueue(self._chunks_handle)
         elif not self._rud:
             self._submit_read()  # bytes or a lent buffer, as the owner wants
-        elif self._rmulti:
-            # A bulk transfer: the owner's large buffers take over once the multishot
-            # has ended (what it still brings comes as bytes first).
-            self._rmulti = False
-            self._backend._cancel(self._rud)
 
     def complete(self, res: int, flags: int) -> None:
         """The CQE of the read request (a RECV/READ, or the POLL_ADD before the first)."""
