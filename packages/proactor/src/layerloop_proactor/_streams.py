@@ -223,7 +223,7 @@ class UringStream(Completion):
       and each arrival is copied out of the shared buffer ring into a new ``bytes``
       (:class:`_MultiRecv`).  One request per connection, not one per message, and no
       memory held by an idle connection.
-    * **lent buffers** (pipes, ``BufferedProtocol`` owners, bulk transfers): one
+    * **lent buffers** (pipes, bulk transfers, owners that take no bytes): one
       ``RECV``/``READ`` in flight into the buffer the owner lends.  The stream is itself
       the completion of those requests (:meth:`complete`): the hot path of a steady
       reader is one CQE, one method call, one enqueued handle.
