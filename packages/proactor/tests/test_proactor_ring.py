@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from conftest import needs_uring
 from layerloop_proactor import BufferPin, Ring, probe_uring
 from layerloop_proactor._ring import (
+    CQE_BUFFER_SHIFT,
+    CQE_F_BUFFER,
+    CQE_F_MORE,
     OP_NOP,
     OP_RECV,
     REQUIRED_OPS,
@@ -23,9 +27,9 @@ pytestmark = needs_uring
 
 
 @pytest.fixture
-def ring() -> Ring:
+def ring() -> Iterator[Ring]:
     made = Ring(entries=8)
-    yield made  # type: ignore[misc]
+    yield made
     made.close()
 
 
@@ -106,3 +110,45 @@ def test_close_is_idempotent_and_releases_the_fd() -> None:
     made.close()
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+def _arrivals(ring: Ring, sender: socket.socket, payloads: list[bytes]) -> list[tuple[int, bytes]]:
+    """Send each payload on its own and reap its multishot CQE: (buffer id, data)."""
+    area, starts = ring.buffer_area()
+    seen = []
+    for payload in payloads:
+        sender.send(payload)
+        ring.enter(1)
+        ((ud, res, flags),) = ring.completions()
+        assert ud == 9 and flags & CQE_F_BUFFER and flags & CQE_F_MORE
+        bid = flags >> CQE_BUFFER_SHIFT
+        seen.append((bid, area[starts[bid] : starts[bid] + res]))
+    return seen
+
+
+def test_buffers_given_back_in_order_come_round_again(ring: Ring) -> None:
+    assert ring.provide_buffers(4, 4096)
+    a, b = socket.socketpair()
+    with a, b:
+        ring.prep_recv_multishot(b.fileno(), 9)
+        ring.enter(0)
+        for round_ in range(3):  # 12 arrivals through 4 buffers
+            seen = _arrivals(ring, a, [b"r%d-%d" % (round_, i) for i in range(4)])
+            assert seen == [(i, b"r%d-%d" % (round_, i)) for i in range(4)]
+            ring.give_back([bid for bid, _ in seen])
+
+
+def test_buffers_given_back_out_of_order_are_renamed_in_the_ring(ring: Ring) -> None:
+    """The kernel takes the slots in ring order; a buffer given back out of the order it
+    was taken must be written into the slot at the tail, or the kernel would hand out
+    the other one (still unread, by the caller's account) twice."""
+    assert ring.provide_buffers(4, 4096)
+    a, b = socket.socketpair()
+    with a, b:
+        ring.prep_recv_multishot(b.fileno(), 9)
+        ring.enter(0)
+        first = _arrivals(ring, a, [b"one", b"two"])
+        assert [bid for bid, _ in first] == [0, 1]
+        ring.give_back([1, 0])  # slots 0 and 1 now name buffers 1 and 0
+        later = _arrivals(ring, a, [b"three", b"four", b"five", b"six"])
+        assert later == [(2, b"three"), (3, b"four"), (1, b"five"), (0, b"six")]

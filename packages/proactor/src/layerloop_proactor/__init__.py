@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ._backend import UringBackend, UringUnavailableError
 from ._probe import UringAvailability, probe_uring
-from ._ring import BufferPin, BufferRingDriver, Ring, RingDriver
+from ._ring import BufferPin, BufferRingDriver, Ring, RingDriver, SliceCopies
 from ._seccomp import deny_io_uring_setup
 from ._version import __version__
 
@@ -28,6 +28,7 @@ __all__ = [
     "BufferRingDriver",
     "Ring",
     "RingDriver",
+    "SliceCopies",
     "UringAvailability",
     "UringBackend",
     "UringUnavailableError",

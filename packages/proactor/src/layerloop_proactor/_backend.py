@@ -57,7 +57,7 @@ import socket
 import stat
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from layerloop_core.abc import Address, BackendKind, DatagramOwner, Enqueue, FileLike, StreamOwner
@@ -81,6 +81,8 @@ from ._common import (
 )
 from ._probe import probe_uring
 from ._ring import (
+    CQE_BUFFER_SHIFT,
+    CQE_F_BUFFER,
     CQE_F_MORE,
     OFFSET_CURRENT,
     OP_ACCEPT,
@@ -93,8 +95,12 @@ from ._ring import (
     BufferPin,
     Ring,
     RingDriver,
+    SliceCopies,
 )
 from ._streams import UringConnect, UringDatagram, UringListener, UringStream
+
+#: A multishot RECV's data, with more to come.
+_DATA_AND_MORE: Final = CQE_F_BUFFER | CQE_F_MORE
 
 __all__ = ["MAX_TIMEOUT", "UringBackend", "UringUnavailableError"]
 
@@ -226,6 +232,8 @@ class UringBackend:
 
     __slots__ = (
         "__weakref__",
+        "_buf_area",
+        "_buf_starts",
         "_closed",
         "_create_future",
         "_enqueue",
@@ -234,9 +242,9 @@ class UringBackend:
         "_ops",
         "_poll_first",
         "_readers",
+        "_returned",
         "_ring",
         "_stash",
-        "_take_buffer",
         "_wake_fd",
         "_wake_pending",
         "_waker",
@@ -283,13 +291,18 @@ class UringBackend:
         self.reads_bytes = False
         #: The most one such read delivers; a read this long suggests a bulk transfer.
         self.bytes_read_size = RECV_BUFFER_SIZE
-        self._take_buffer: Callable[[int, int], bytes] = _no_buffers
+        self._buf_area: SliceCopies = b""
+        self._buf_starts: Sequence[int] = ()
+        # The provided buffers copied out during this poll, in CQE order: handed back
+        # together at its end (the kernel reads the buffer ring only inside the enter).
+        self._returned: list[int] = []
         provide = getattr(driver, "provide_buffers", None)
         try:
             if recv_buffers and provide is not None and self._poll_first:
                 self.reads_bytes = bool(provide(recv_buffers, RECV_BUFFER_SIZE))
             if self.reads_bytes:
-                self._take_buffer = driver.take_buffer  # type: ignore[attr-defined]
+                area = driver.buffer_area()  # type: ignore[attr-defined]
+                self._buf_area, self._buf_starts = area
             self._wake_fd = new_eventfd()
         except BaseException:
             driver.close()
@@ -360,13 +373,39 @@ class UringBackend:
             timeout = MAX_TIMEOUT
         ring.enter(timeout)
         ops = self._ops
-        retire = ops.pop
-        more = CQE_F_MORE  # a local: read once per CQE
-        for ud, res, flags in ring.completions():
-            # The last CQE of a request (no F_MORE) retires its user_data.
-            op = ops.get(ud) if flags & more else retire(ud, None)
-            if op is not None:
-                op.complete(res, flags)
+        returned = self._returned
+        try:
+            for ud, res, flags in ring.completions():
+                if flags & _DATA_AND_MORE == _DATA_AND_MORE:
+                    # The steady state of every connection that reads bytes: an arrival
+                    # of its multishot RECV (the only request that selects provided
+                    # buffers; _MultiRecv.complete handles every other case the same
+                    # way).  Copy it out; the buffer goes back with the others below.
+                    stream = ops[ud].stream  # type: ignore[attr-defined]
+                    if stream._reading:
+                        bid = flags >> CQE_BUFFER_SHIFT
+                        start = self._buf_starts[bid]
+                        stream._rchunks.append(self._buf_area[start : start + res])
+                        returned.append(bid)
+                        if not stream._rqueued:
+                            stream._rqueued = True
+                            self._enqueue(stream._chunks_handle)
+                        continue
+                # The last CQE of a request (no F_MORE) retires its user_data.
+                op = ops.get(ud) if flags & CQE_F_MORE else ops.pop(ud, None)
+                if op is not None:
+                    op.complete(res, flags)
+        finally:
+            if returned:
+                ring.give_back(returned)  # type: ignore[attr-defined]
+                returned.clear()
+
+    def _take_buffer(self, bid: int, nbytes: int) -> bytes:
+        """The first *nbytes* of provided buffer *bid*, copied out; the buffer goes back
+        to the kernel at the end of this poll."""
+        start = self._buf_starts[bid]
+        self._returned.append(bid)
+        return self._buf_area[start : start + nbytes]
 
     def wakeup(self) -> None:
         """Make the current or the next :meth:`poll` return promptly.  Thread-safe."""
@@ -749,10 +788,6 @@ class UringBackend:
     def open_datagram(self, sock: socket.socket, owner: DatagramOwner) -> UringDatagram:
         """Take over the bound, non-blocking datagram *sock*."""
         return UringDatagram(self, sock, owner)
-
-
-def _no_buffers(bid: int, nbytes: int) -> bytes:
-    raise RuntimeError("no provided buffers: reads_bytes is false")
 
 
 def _not_attached(handle: asyncio.Handle) -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "BufferRingDriver",
     "Ring",
     "RingDriver",
+    "SliceCopies",
 ]
 
 # -- system call numbers: identical on every architecture that has io_uring -------------
@@ -210,6 +211,12 @@ def _syscall() -> ctypes._NamedFuncPointer:
     return _libc.syscall
 
 
+class SliceCopies(Protocol):
+    """Memory whose slices are copies (an ``mmap``): ``area[start:stop]`` is ``bytes``."""
+
+    def __getitem__(self, index: slice, /) -> bytes: ...
+
+
 class RingDriver(Protocol):
     """What the backend needs from a ring: the seam a compiled driver can fill.
 
@@ -281,9 +288,16 @@ class BufferRingDriver(RingDriver, Protocol):
         """Queue a multishot ``RECV`` on *fd* that picks its buffers from group 0."""
         ...
 
-    def take_buffer(self, bid: int, nbytes: int) -> bytes:
-        """The first *nbytes* of provided buffer *bid* as a new ``bytes``; the buffer
-        goes back to the kernel at once."""
+    def buffer_area(self) -> tuple[SliceCopies, Sequence[int]]:
+        """The memory holding the provided buffers, and where each buffer starts in it.
+        Slicing the memory copies the bytes out; the buffer stays the kernel's to refill
+        only once it is given back."""
+        ...
+
+    def give_back(self, bids: list[int]) -> None:
+        """Hand the provided buffers *bids* back to the kernel, in the order their CQEs
+        came (the caller has copied out what it needs).  Takes effect at the next
+        :meth:`enter`; the driver does not keep the list."""
         ...
 
     def abandon_buffers(self) -> object:
@@ -303,10 +317,9 @@ class Ring:
         "_buf_ring",
         "_buf_size",
         "_buf_slots",
+        "_buf_starts",
         "_buf_tail",
         "_buf_tails",
-        "_buf_views",
-        "_bufs",
         "_closed",
         "_cq_entries",
         "_cq_head",
@@ -339,6 +352,7 @@ class Ring:
     def __init__(self, entries: int = 256, flags: int | None = None) -> None:
         self._closed = True
         self._buf_map: mmap.mmap | None = None
+        self._buf_tails: memoryview | None = None
         if not ON_LINUX:
             raise OSError(errno.ENOSYS, f"io_uring is Linux-only, not {sys.platform}")
         syscall = _syscall()
@@ -497,6 +511,9 @@ class Ring:
         pending = self._pending
         if pending:
             self._sqmv[self._sq_tail] = self._tail
+        tails = self._buf_tails
+        if tails is not None:
+            tails[7] = self._buf_tail & 0xFFFF
         if flags & ENTER_EXT_ARG:
             ret: int = self._syscall(
                 SYS_IO_URING_ENTER,
@@ -515,14 +532,33 @@ class Ring:
         return ret
 
     def enter(self, timeout: float | None) -> None:
-        if timeout is None:
-            ret = self._submit(1, ENTER_GETEVENTS)
-        elif timeout <= 0:
-            ret = self._submit(0, ENTER_GETEVENTS)
-        else:
+        if timeout is not None and timeout > 0:
             seconds = int(timeout)
             _TIMESPEC.pack_into(self._timespec, 0, seconds, int((timeout - seconds) * 1e9))
             ret = self._submit(1, ENTER_GETEVENTS | ENTER_EXT_ARG)
+        else:
+            # The common case, once per loop iteration: _submit inlined.
+            pending = self._pending
+            if pending:
+                self._sqmv[self._sq_tail] = self._tail
+            tails = self._buf_tails
+            if tails is not None:
+                # The buffers taken since the last enter go back to the kernel here,
+                # the only place it reads the tail (DEFER_TASKRUN, no SQPOLL).
+                tails[7] = self._buf_tail & 0xFFFF
+            ret = self._syscall(
+                SYS_IO_URING_ENTER,
+                self._fd,
+                pending,
+                0 if timeout is not None else 1,
+                ENTER_GETEVENTS,
+                None,
+                0,
+            )
+            if ret >= 0:
+                self._pending = pending - ret if ret <= pending else 0
+                return
+            ret = -ctypes.get_errno()
         if ret >= 0:
             return
         err = -ret
@@ -589,21 +625,23 @@ class Ring:
         first = base + ring_bytes + _BUF_PAGE_OFFSET
         self._buf_map = region
         self._buf_ring = view[:ring_bytes]
-        self._buf_tails = view[:ring_bytes].cast("H")
-        self._bufs = view[ring_bytes + _BUF_PAGE_OFFSET :]
+        tails = view[:ring_bytes].cast("H")
         view.release()
         self._buf_addr = first
         self._buf_size = size
         self._buf_mask = count - 1
-        self._buf_views = [self._bufs[bid * size : (bid + 1) * size] for bid in range(count)]
+        # Where each buffer starts in the mapping: slicing the mmap copies in one step.
+        self._buf_starts = [ring_bytes + _BUF_PAGE_OFFSET + bid * size for bid in range(count)]
         # Which buffer each ring slot names (slot i starts with buffer i).
         self._buf_slots = list(range(count))
         for bid in range(count):
             _pack_buf_entry(self._buf_ring, bid * _BUF_ENTRY_SIZE, first + bid * size, size, bid)
-        self._buf_tail = count
         # The tail is entry 0's last u16 (byte 14, index 7 of the u16 view); a u16
-        # counter that wraps, compared with the kernel's head modulo 2**16.
-        self._buf_tails[7] = count & 0xFFFF
+        # counter that wraps, compared with the kernel's head modulo 2**16.  Our count
+        # (_buf_tail) does not wrap; io_uring_enter publishes it modulo 2**16.
+        self._buf_tail = count
+        self._buf_tails = tails
+        tails[7] = count & 0xFFFF
         return True
 
     def prep_recv_multishot(self, fd: int, user_data: int) -> None:
@@ -628,26 +666,36 @@ class Ring:
         self._tail = (tail + 1) & 0xFFFFFFFF
         self._pending += 1
 
-    def take_buffer(self, bid: int, nbytes: int) -> bytes:
-        data = self._buf_views[bid][:nbytes].tobytes()
-        # Back to the kernel at once, into the slot at our tail; the kernel reads the
-        # slot and the tail only inside our next io_uring_enter.  The kernel takes
-        # buffers from the head in ring order and never writes the entries, and
-        # completions come in the order it took them, so the slot at the tail (the one
-        # the head took *count* buffers ago) normally still names this very buffer:
-        # then publishing the new tail is all it takes.
+    def buffer_area(self) -> tuple[SliceCopies, Sequence[int]]:
+        if self._buf_map is None:
+            raise RuntimeError("no provided buffers")
+        return self._buf_map, self._buf_starts
+
+    def give_back(self, bids: list[int]) -> None:
+        # Into the slots at our tail; the kernel reads the slots and the tail only
+        # inside io_uring_enter, which publishes the tail.  The kernel takes buffers
+        # from the head in ring order and never writes the entries, and completions
+        # come in the order it took them, so the slots at the tail (the ones the head
+        # took *count* buffers ago) normally still name these very buffers, in this
+        # order (one list comparison, in C): then moving the tail is all it takes.
         tail = self._buf_tail
-        slot = tail & self._buf_mask
-        if self._buf_slots[slot] != bid:
-            self._buf_slots[slot] = bid
-            size = self._buf_size
-            _pack_buf_entry(
-                self._buf_ring, slot * _BUF_ENTRY_SIZE, self._buf_addr + bid * size, size, bid
-            )
-        tail = (tail + 1) & 0xFFFF
-        self._buf_tail = tail
-        self._buf_tails[7] = tail
-        return data
+        first = tail & self._buf_mask
+        slots = self._buf_slots
+        if slots[first : first + len(bids)] != bids:
+            mask = self._buf_mask
+            for index, bid in enumerate(bids):
+                slot = (tail + index) & mask
+                if slots[slot] != bid:
+                    slots[slot] = bid
+                    size = self._buf_size
+                    _pack_buf_entry(
+                        self._buf_ring,
+                        slot * _BUF_ENTRY_SIZE,
+                        self._buf_addr + bid * size,
+                        size,
+                        bid,
+                    )
+        self._buf_tail = tail + len(bids)
 
     def abandon_buffers(self) -> object:
         region = self._buf_map
@@ -690,12 +738,11 @@ class Ring:
             # After the fd: the ring's requests are all done (the backend drained
             # them), so nothing writes into the buffers any more.
             self._buf_map = None
-            for view in self._buf_views:
-                view.release()
-            self._buf_views = []
-            self._bufs.release()
             self._buf_ring.release()
-            self._buf_tails.release()
+            tails = self._buf_tails
+            self._buf_tails = None
+            if tails is not None:
+                tails.release()
             region.close()
 
     def forget(self) -> None:

@@ -88,7 +88,6 @@ _ECANCELED: Final = errno.ECANCELED
 #: A multishot receive that ended with one of these is armed again if still reading:
 #: cancelled (stop_reading, or a switch to lent buffers) or out of provided buffers.
 _MULTISHOT_RESTARTS: Final = (-errno.ECANCELED, -errno.ENOBUFS)
-_BUFFER_AND_MORE: Final = CQE_F_BUFFER | CQE_F_MORE
 
 WriteDone = Callable[[int, "BaseException | None"], None]
 ErrorDone = Callable[["BaseException | None"], None]
@@ -175,14 +174,9 @@ class _MultiRecv(Completion):
         self.stream = stream
 
     def complete(self, res: int, flags: int) -> None:
+        # The steady state (data for a reading stream, the multishot stays armed) is
+        # handled inline by UringBackend.poll, and the same way below.
         stream = self.stream
-        if flags & _BUFFER_AND_MORE == _BUFFER_AND_MORE and stream._reading:
-            # The steady state: data for a reading stream, the multishot stays armed.
-            stream._rchunks.append(stream._take_buffer(flags >> CQE_BUFFER_SHIFT, res))
-            if not stream._rqueued:
-                stream._rqueued = True
-                stream._enqueue(stream._chunks_handle)
-            return
         if flags & CQE_F_BUFFER:
             if stream._closed:
                 stream._take_buffer(flags >> CQE_BUFFER_SHIFT, 0)
@@ -540,8 +534,8 @@ class UringStream(Completion):
         in between as they would on epoll."""
         self._rqueued = False
         chunks = self._rchunks
-        owner = self._bytes_owner
-        assert owner is not None  # bytes reads exist only with a bytes owner
+        # Bytes reads exist only with a bytes owner: no check on this path.
+        owner: BytesStreamOwner = self._bytes_owner  # type: ignore[assignment]
         try:
             if chunks and self._reading:
                 item = chunks.popleft()
