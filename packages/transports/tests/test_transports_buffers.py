@@ -67,6 +67,25 @@ def test_protocol_reads_land_in_buffers_half_a_page_in(loop: asyncio.AbstractEve
     assert set(lent) == {_buffers.PAGE_OFFSET % mmap.PAGESIZE}
 
 
+def count_reads(patch: pytest.MonkeyPatch, calls: dict[str, int], full_read: int = -1) -> None:
+    """Count in *calls* the buffers transports lend ("lent"), the bytes reads they are
+    given ("bytes"), and those of exactly *full_read* bytes ("full")."""
+    get_read_buffer = _stream.StreamTransport.get_read_buffer
+    read_bytes = _stream.StreamTransport.read_bytes
+
+    def spy_lend(self: _stream.StreamTransport, size_hint: int) -> memoryview:
+        calls["lent"] += 1
+        return get_read_buffer(self, size_hint)
+
+    def spy_bytes(self: _stream.StreamTransport, data: bytes) -> None:
+        calls["bytes"] += 1
+        calls["full"] += len(data) == full_read
+        read_bytes(self, data)
+
+    patch.setattr(_stream.StreamTransport, "get_read_buffer", spy_lend)
+    patch.setattr(_stream.StreamTransport, "read_bytes", spy_bytes)
+
+
 def test_small_reads_take_bytes_and_bulk_reads_a_large_buffer(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
@@ -80,17 +99,6 @@ def test_small_reads_take_bytes_and_bulk_reads_a_large_buffer(
         pytest.skip("asyncio reads every time into a buffer")
     full_read = getattr(backend, "bytes_read_size", BYTES_READ_SIZE)
     calls = {"lent": 0, "bytes": 0, "full": 0}
-    get_read_buffer = _stream.StreamTransport.get_read_buffer
-    read_bytes = _stream.StreamTransport.read_bytes
-
-    def spy_lend(self: _stream.StreamTransport, size_hint: int) -> memoryview:
-        calls["lent"] += 1
-        return get_read_buffer(self, size_hint)
-
-    def spy_bytes(self: _stream.StreamTransport, data: bytes) -> None:
-        calls["bytes"] += 1
-        calls["full"] += len(data) == full_read
-        read_bytes(self, data)
 
     async def small_round_trips(transport: Any, client: Recorder, count: int) -> None:
         for _ in range(count):
@@ -118,8 +126,7 @@ def test_small_reads_take_bytes_and_bulk_reads_a_large_buffer(
         return seen
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_stream.StreamTransport, "get_read_buffer", spy_lend)
-        patch.setattr(_stream.StreamTransport, "read_bytes", spy_bytes)
+        count_reads(patch, calls, full_read)
         small, bulk, small_again = loop.run_until_complete(main())
     # 20 small round trips: 40 reads (server and client), every one into bytes.
     assert small["lent"] == 0 and small["bytes"] >= 40
@@ -187,17 +194,7 @@ def test_buffered_protocol_small_reads_by_backend_kind(loop: asyncio.AbstractEve
         pytest.skip("layerloop's transports")
     backend = getattr(loop, "backend", None)
     completion_bytes = getattr(backend, "reads_bytes", False) and backend.kind == "completion"
-    calls = {"lent": 0, "bytes": 0}
-    get_read_buffer = _stream.StreamTransport.get_read_buffer
-    read_bytes = _stream.StreamTransport.read_bytes
-
-    def spy_lend(self: _stream.StreamTransport, size_hint: int) -> memoryview:
-        calls["lent"] += 1
-        return get_read_buffer(self, size_hint)
-
-    def spy_bytes(self: _stream.StreamTransport, data: bytes) -> None:
-        calls["bytes"] += 1
-        read_bytes(self, data)
+    calls = {"lent": 0, "bytes": 0, "full": 0}
 
     async def main() -> list[int]:
         protocols: list[BufferedEcho] = []
@@ -222,8 +219,7 @@ def test_buffered_protocol_small_reads_by_backend_kind(loop: asyncio.AbstractEve
         return echo.sizes
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_stream.StreamTransport, "get_read_buffer", spy_lend)
-        patch.setattr(_stream.StreamTransport, "read_bytes", spy_bytes)
+        count_reads(patch, calls)
         sizes = loop.run_until_complete(main())
     assert sum(sizes) == 2000 and max(sizes) <= 1000
     if completion_bytes:

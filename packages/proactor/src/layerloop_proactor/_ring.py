@@ -513,6 +513,8 @@ class Ring:
             self._sqmv[self._sq_tail] = self._tail
         tails = self._buf_tails
         if tails is not None:
+            # The buffers given back since the last enter return to the kernel here,
+            # the only place it reads the tail (DEFER_TASKRUN, no SQPOLL).
             tails[7] = self._buf_tail & 0xFFFF
         if flags & ENTER_EXT_ARG:
             ret: int = self._syscall(
@@ -532,33 +534,14 @@ class Ring:
         return ret
 
     def enter(self, timeout: float | None) -> None:
-        if timeout is not None and timeout > 0:
+        if timeout is None:
+            ret = self._submit(1, ENTER_GETEVENTS)
+        elif timeout <= 0:
+            ret = self._submit(0, ENTER_GETEVENTS)
+        else:
             seconds = int(timeout)
             _TIMESPEC.pack_into(self._timespec, 0, seconds, int((timeout - seconds) * 1e9))
             ret = self._submit(1, ENTER_GETEVENTS | ENTER_EXT_ARG)
-        else:
-            # The common case, once per loop iteration: _submit inlined.
-            pending = self._pending
-            if pending:
-                self._sqmv[self._sq_tail] = self._tail
-            tails = self._buf_tails
-            if tails is not None:
-                # The buffers taken since the last enter go back to the kernel here,
-                # the only place it reads the tail (DEFER_TASKRUN, no SQPOLL).
-                tails[7] = self._buf_tail & 0xFFFF
-            ret = self._syscall(
-                SYS_IO_URING_ENTER,
-                self._fd,
-                pending,
-                0 if timeout is not None else 1,
-                ENTER_GETEVENTS,
-                None,
-                0,
-            )
-            if ret >= 0:
-                self._pending = pending - ret if ret <= pending else 0
-                return
-            ret = -ctypes.get_errno()
         if ret >= 0:
             return
         err = -ret

@@ -305,15 +305,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
             return view
         protocol = self._protocol
         try:
-            buf = protocol.get_buffer(size_hint)
-            # A protocol that keeps a memoryview of its buffer is lent that view.
-            view = buf if buf.__class__ is memoryview else memoryview(buf)
-            if not view.nbytes:
-                raise RuntimeError("get_buffer() returned an empty buffer")
-            if view.readonly:
-                raise TypeError("get_buffer() returned a read-only buffer")
-            if not view.c_contiguous or view.itemsize != 1:
-                view = view.cast("B")
+            view = _protocol_buffer(protocol, size_hint)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -418,14 +410,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
                 return
             size = len(rest)
             try:
-                buf = protocol.get_buffer(-1)  # as asyncio: no size hint
-                view = buf if buf.__class__ is memoryview else memoryview(buf)
-                if not view.nbytes:
-                    raise RuntimeError("get_buffer() returned an empty buffer")
-                if view.readonly:
-                    raise TypeError("get_buffer() returned a read-only buffer")
-                if not view.c_contiguous or view.itemsize != 1:
-                    view = view.cast("B")
+                view = _protocol_buffer(protocol, -1)  # as asyncio: no size hint
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
@@ -690,6 +675,21 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
             if server is not None:
                 self._server = None
                 server._detach(self)
+
+
+def _protocol_buffer(protocol: asyncio.BufferedProtocol, size_hint: int) -> memoryview:
+    """``protocol.get_buffer(size_hint)`` as a writable view of bytes; an empty or a
+    read-only buffer raises as asyncio's transports do.  A protocol that keeps a
+    memoryview of its buffer gets that very view back."""
+    buf = protocol.get_buffer(size_hint)
+    view = buf if buf.__class__ is memoryview else memoryview(buf)
+    if not view.nbytes:
+        raise RuntimeError("get_buffer() returned an empty buffer")
+    if view.readonly:
+        raise TypeError("get_buffer() returned a read-only buffer")
+    if not view.c_contiguous or view.itemsize != 1:
+        view = view.cast("B")
+    return view
 
 
 def _give_back(view: memoryview) -> None:
