@@ -135,7 +135,7 @@ def test_buffers_given_back_in_order_come_round_again(ring: Ring) -> None:
         for round_ in range(3):  # 12 arrivals through 4 buffers
             seen = _arrivals(ring, a, [b"r%d-%d" % (round_, i) for i in range(4)])
             assert seen == [(i, b"r%d-%d" % (round_, i)) for i in range(4)]
-            ring.give_back([bid for bid, _ in seen])
+            ring.returned_buffers().extend(bid for bid, _ in seen)  # back at next enter
 
 
 def test_buffers_given_back_out_of_order_are_renamed_in_the_ring(ring: Ring) -> None:
@@ -149,6 +149,6 @@ def test_buffers_given_back_out_of_order_are_renamed_in_the_ring(ring: Ring) -> 
         ring.enter(0)
         first = _arrivals(ring, a, [b"one", b"two"])
         assert [bid for bid, _ in first] == [0, 1]
-        ring.give_back([1, 0])  # slots 0 and 1 now name buffers 1 and 0
+        ring.returned_buffers().extend([1, 0])  # the next enter renames slots 0 and 1
         later = _arrivals(ring, a, [b"three", b"four", b"five", b"six"])
         assert later == [(2, b"three"), (3, b"four"), (1, b"five"), (0, b"six")]

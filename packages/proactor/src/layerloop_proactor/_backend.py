@@ -93,6 +93,7 @@ from ._ring import (
     OP_SEND,
     SETUP_DEFER_TASKRUN,
     BufferPin,
+    BufferRingDriver,
     Ring,
     RingDriver,
     SliceCopies,
@@ -293,16 +294,17 @@ class UringBackend:
         self.bytes_read_size = RECV_BUFFER_SIZE
         self._buf_area: SliceCopies = b""
         self._buf_starts: Sequence[int] = ()
-        # The provided buffers copied out during this poll, in CQE order: handed back
-        # together at its end (the kernel reads the buffer ring only inside the enter).
+        # The provided buffers copied out, in CQE order: the driver's list, which its
+        # next enter hands back to the kernel.
         self._returned: list[int] = []
         provide = getattr(driver, "provide_buffers", None)
         try:
             if recv_buffers and provide is not None and self._poll_first:
                 self.reads_bytes = bool(provide(recv_buffers, RECV_BUFFER_SIZE))
             if self.reads_bytes:
-                area = driver.buffer_area()  # type: ignore[attr-defined]
-                self._buf_area, self._buf_starts = area
+                buffers: BufferRingDriver = driver  # type: ignore[assignment]
+                self._buf_area, self._buf_starts = buffers.buffer_area()
+                self._returned = buffers.returned_buffers()
             self._wake_fd = new_eventfd()
         except BaseException:
             driver.close()
@@ -373,36 +375,30 @@ class UringBackend:
             timeout = MAX_TIMEOUT
         ring.enter(timeout)
         ops = self._ops
-        returned = self._returned
-        try:
-            for ud, res, flags in ring.completions():
-                if flags & _DATA_AND_MORE == _DATA_AND_MORE:
-                    # The steady state of every connection that reads bytes: an arrival
-                    # of its multishot RECV (the only request that selects provided
-                    # buffers; _MultiRecv.complete handles every other case the same
-                    # way).  Copy it out; the buffer goes back with the others below.
-                    stream = ops[ud].stream  # type: ignore[attr-defined]
-                    if stream._reading:
-                        bid = flags >> CQE_BUFFER_SHIFT
-                        start = self._buf_starts[bid]
-                        stream._rchunks.append(self._buf_area[start : start + res])
-                        returned.append(bid)
-                        if not stream._rqueued:
-                            stream._rqueued = True
-                            self._enqueue(stream._chunks_handle)
-                        continue
-                # The last CQE of a request (no F_MORE) retires its user_data.
-                op = ops.get(ud) if flags & CQE_F_MORE else ops.pop(ud, None)
-                if op is not None:
-                    op.complete(res, flags)
-        finally:
-            if returned:
-                ring.give_back(returned)  # type: ignore[attr-defined]
-                returned.clear()
+        for ud, res, flags in ring.completions():
+            if flags & _DATA_AND_MORE == _DATA_AND_MORE:
+                # The steady state of every connection that reads bytes: an arrival of
+                # its multishot RECV (the only request that selects provided buffers;
+                # _MultiRecv.complete handles every other case the same way).  Copy it
+                # out; the next enter hands the buffer back.
+                stream = ops[ud].stream  # type: ignore[attr-defined]
+                if stream._reading:
+                    bid = flags >> CQE_BUFFER_SHIFT
+                    start = self._buf_starts[bid]
+                    stream._rchunks.append(self._buf_area[start : start + res])
+                    self._returned.append(bid)
+                    if not stream._rqueued:
+                        stream._rqueued = True
+                        self._enqueue(stream._chunks_handle)
+                    continue
+            # The last CQE of a request (no F_MORE) retires its user_data.
+            op = ops.get(ud) if flags & CQE_F_MORE else ops.pop(ud, None)
+            if op is not None:
+                op.complete(res, flags)
 
     def _take_buffer(self, bid: int, nbytes: int) -> bytes:
         """The first *nbytes* of provided buffer *bid*, copied out; the buffer goes back
-        to the kernel at the end of this poll."""
+        to the kernel at the next enter."""
         start = self._buf_starts[bid]
         self._returned.append(bid)
         return self._buf_area[start : start + nbytes]

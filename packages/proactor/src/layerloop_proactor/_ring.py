@@ -294,10 +294,10 @@ class BufferRingDriver(RingDriver, Protocol):
         only once it is given back."""
         ...
 
-    def give_back(self, bids: list[int]) -> None:
-        """Hand the provided buffers *bids* back to the kernel, in the order their CQEs
-        came (the caller has copied out what it needs).  Takes effect at the next
-        :meth:`enter`; the driver does not keep the list."""
+    def returned_buffers(self) -> list[int]:
+        """The list to append the id of each provided buffer to once its data is copied
+        out, in the order the CQEs came: the next :meth:`enter` hands them back to the
+        kernel and empties the list."""
         ...
 
     def abandon_buffers(self) -> object:
@@ -314,6 +314,7 @@ class Ring:
         "_buf_addr",
         "_buf_map",
         "_buf_mask",
+        "_buf_returned",
         "_buf_ring",
         "_buf_size",
         "_buf_slots",
@@ -353,6 +354,7 @@ class Ring:
         self._closed = True
         self._buf_map: mmap.mmap | None = None
         self._buf_tails: memoryview | None = None
+        self._buf_returned: list[int] = []
         if not ON_LINUX:
             raise OSError(errno.ENOSYS, f"io_uring is Linux-only, not {sys.platform}")
         syscall = _syscall()
@@ -511,11 +513,10 @@ class Ring:
         pending = self._pending
         if pending:
             self._sqmv[self._sq_tail] = self._tail
-        tails = self._buf_tails
-        if tails is not None:
-            # The buffers given back since the last enter return to the kernel here,
-            # the only place it reads the tail (DEFER_TASKRUN, no SQPOLL).
-            tails[7] = self._buf_tail & 0xFFFF
+        if self._buf_returned:
+            # Returned buffers go back to the kernel here: it reads the buffer ring
+            # only inside io_uring_enter (DEFER_TASKRUN, no SQPOLL).
+            self._give_back()
         if flags & ENTER_EXT_ARG:
             ret: int = self._syscall(
                 SYS_IO_URING_ENTER,
@@ -621,7 +622,7 @@ class Ring:
             _pack_buf_entry(self._buf_ring, bid * _BUF_ENTRY_SIZE, first + bid * size, size, bid)
         # The tail is entry 0's last u16 (byte 14, index 7 of the u16 view); a u16
         # counter that wraps, compared with the kernel's head modulo 2**16.  Our count
-        # (_buf_tail) does not wrap; io_uring_enter publishes it modulo 2**16.
+        # (_buf_tail) does not wrap; it is published modulo 2**16.
         self._buf_tail = count
         self._buf_tails = tails
         tails[7] = count & 0xFFFF
@@ -654,13 +655,16 @@ class Ring:
             raise RuntimeError("no provided buffers")
         return self._buf_map, self._buf_starts
 
-    def give_back(self, bids: list[int]) -> None:
-        # Into the slots at our tail; the kernel reads the slots and the tail only
-        # inside io_uring_enter, which publishes the tail.  The kernel takes buffers
-        # from the head in ring order and never writes the entries, and completions
-        # come in the order it took them, so the slots at the tail (the ones the head
-        # took *count* buffers ago) normally still name these very buffers, in this
-        # order (one list comparison, in C): then moving the tail is all it takes.
+    def returned_buffers(self) -> list[int]:
+        return self._buf_returned
+
+    def _give_back(self) -> None:
+        # Into the slots at our tail.  The kernel takes buffers from the head in ring
+        # order and never writes the entries, and completions come in the order it
+        # took them, so the slots at the tail (the ones the head took *count* buffers
+        # ago) normally still name these very buffers, in this order (one list
+        # comparison, in C): then moving the tail is all it takes.
+        bids = self._buf_returned
         tail = self._buf_tail
         first = tail & self._buf_mask
         slots = self._buf_slots
@@ -678,7 +682,10 @@ class Ring:
                         size,
                         bid,
                     )
-        self._buf_tail = tail + len(bids)
+        tail += len(bids)
+        bids.clear()
+        self._buf_tail = tail
+        self._buf_tails[7] = tail & 0xFFFF  # type: ignore[index]
 
     def abandon_buffers(self) -> object:
         region = self._buf_map

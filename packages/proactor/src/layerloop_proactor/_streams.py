@@ -160,12 +160,13 @@ class _MultiRecv(Completion):
     """The completion of a stream's multishot ``RECV``: every CQE but the last carries
     ``F_MORE``; each one with data names the provided buffer it filled.
 
-    Runs inside poll: the data is copied out and the buffer handed back at once, the
-    bytes queued on the stream (``_rchunks``, in arrival order) for its read handle.
-    The request ends (no ``F_MORE``) at end of stream (0), on an error, when cancelled
-    (``stop_reading``, or a switch back to lent buffers), or with ``ENOBUFS`` when every
-    provided buffer was taken within one ``io_uring_enter``; the read handle then arms
-    the next read if the stream still reads.
+    Runs inside poll: the data is copied out (the buffer goes back at the next enter),
+    the bytes queued on the stream (``_rchunks``, in arrival order) for its read handle.
+    The request ends (no ``F_MORE``) at end of stream (0) or on an error (kept in
+    ``_rend`` and reported after the data), when cancelled (``stop_reading``, or a
+    switch back to lent buffers), or with ``ENOBUFS`` when every provided buffer was
+    taken within one ``io_uring_enter``; the read handle then arms the next read if the
+    stream still reads.
     """
 
     __slots__ = ("stream",)
@@ -188,11 +189,8 @@ class _MultiRecv(Completion):
             if stream._closed:
                 stream._closing_completion()
                 return
-            if not flags & CQE_F_BUFFER:
-                if res == 0:
-                    stream._rchunks.append(b"")  # end of stream
-                elif res not in _MULTISHOT_RESTARTS:
-                    stream._rchunks.append(res)
+            if not flags & CQE_F_BUFFER and res not in _MULTISHOT_RESTARTS:
+                stream._rend = res  # end of stream (0) or -errno, after the data
         if stream._reading and not stream._rqueued:
             stream._rqueued = True
             stream._enqueue(stream._chunks_handle)
@@ -252,6 +250,7 @@ class UringStream(Completion):
         "_read_handle",
         "_readable",
         "_reading",
+        "_rend",
         "_rkeep",
         "_rlen",
         "_rmulti",
@@ -319,7 +318,9 @@ class UringStream(Completion):
         self._chunks_handle = _Handle(self._deliver_chunks, (), loop)
         self._take_buffer = backend._take_buffer
         self._enqueue = backend._enqueue
-        self._rchunks: deque[bytes | int] = deque()
+        self._rchunks: deque[bytes] = deque()
+        # How the multishot's data ended, to report after it: 0 (end of stream), -errno.
+        self._rend: int | None = None
         # A multishot RECV is in flight and not being cancelled.
         self._rmulti = False
         # The read handle is queued to deliver _rchunks.
@@ -381,7 +382,7 @@ class UringStream(Completion):
         self._reading = True
         if self._held:
             self._backend._enqueue(self._read_handle)
-        elif self._rchunks:
+        elif self._rchunks or self._rend is not None:
             if not self._rqueued:
                 self._rqueued = True
                 self._enqueue(self._chunks_handle)
@@ -537,16 +538,17 @@ class UringStream(Completion):
         # Bytes reads exist only with a bytes owner: no check on this path.
         owner: BytesStreamOwner = self._bytes_owner  # type: ignore[assignment]
         try:
-            if chunks and self._reading:
-                item = chunks.popleft()
-                if item.__class__ is bytes and item:
-                    owner.read_bytes(item)
-                else:
+            if self._reading:
+                if chunks:
+                    owner.read_bytes(chunks.popleft())
+                elif self._rend is not None:
+                    end = self._rend
+                    self._rend = None
                     self._reading = False  # end of stream or an error: reading stops
-                    if item.__class__ is bytes:
-                        owner.read_bytes(item)
+                    if end:
+                        owner.read_failed(error_from(end))
                     else:
-                        owner.read_failed(error_from(item))  # type: ignore[arg-type]
+                        owner.read_bytes(b"")
         finally:
             # Steady state: all delivered, the multishot armed and still wanted.
             if self._reading and (chunks or not self._rmulti or not owner.wants_bytes):
@@ -561,7 +563,7 @@ class UringStream(Completion):
         if self._rmulti and owner is not None and not owner.wants_bytes:
             self._rmulti = False
             self._backend._cancel(self._rud)
-        if self._rchunks:
+        if self._rchunks or self._rend is not None:
             if not self._rqueued:
                 self._rqueued = True
                 self._enqueue(self._chunks_handle)
@@ -842,6 +844,7 @@ class UringStream(Completion):
         self._reading = False
         self._held = False
         self._rchunks.clear()
+        self._rend = None
         self._drop_read_pin()
         self._close_done = done
         backend = self._backend
