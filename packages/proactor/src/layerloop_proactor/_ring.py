@@ -34,6 +34,13 @@ Kernel facts this module relies on
   (after the kernel submitted what it could).  ``libc.syscall`` is variadic: the 7th
   argument travels on the stack, so *argsz* must be a ``c_size_t`` (a Python int fills
   32 bits of the slot and the kernel reads garbage: ``EINVAL``).
+* A provided-buffer ring (``IORING_REGISTER_PBUF_RING``, 5.19+) is an array of 16-byte
+  entries (address, length, buffer id): the kernel keeps its head, we keep its tail (a
+  u16 in entry 0).  A receive that selects a buffer takes the entry at the head, in ring
+  order, and names the buffer in its CQE (``flags >> 16``); the kernel never writes the
+  entries.  Under ``DEFER_TASKRUN`` it reads the tail only inside our
+  ``io_uring_enter``, so the buffers copied out during an iteration are handed back
+  together, by one tail store before the next enter.
 * Memory handed to the kernel (buffer addresses in SQEs) is not reference counted by
   anything: the caller keeps it alive and unmoved until the matching CQE (see
   :class:`BufferPin`).
