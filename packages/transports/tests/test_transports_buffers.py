@@ -227,3 +227,60 @@ def test_buffered_protocol_small_reads_by_backend_kind(loop: asyncio.AbstractEve
         assert calls["bytes"] >= 40
     else:
         assert calls["lent"] >= 20  # the server lent the protocol's buffer per read
+
+
+def test_buffered_protocol_small_reads_come_as_bytes_again_after_bulk(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """On a completion backend that reads bytes, a ``BufferedProtocol``'s bulk reads go
+    straight into its buffer; once a read brings less than 16 KiB the small reads come
+    through the multishot receive again (bytes copied in), not one lent read each."""
+    backend = getattr(loop, "backend", None)
+    if not (getattr(backend, "reads_bytes", False) and backend.kind == "completion"):
+        pytest.skip("only a completion backend that reads bytes (io_uring) switches here")
+    served = {"lent": 0, "bytes": 0}  # the BufferedProtocol's (server) side only
+    get_read_buffer = _stream.StreamTransport.get_read_buffer
+    read_bytes = _stream.StreamTransport.read_bytes
+
+    def spy_lend(self: _stream.StreamTransport, size_hint: int) -> memoryview:
+        served["lent"] += self._buffered
+        return get_read_buffer(self, size_hint)
+
+    def spy_bytes(self: _stream.StreamTransport, data: bytes) -> None:
+        served["bytes"] += self._buffered
+        read_bytes(self, data)
+
+    async def main() -> list[dict[str, int]]:
+        server = await loop.create_server(lambda: BufferedEcho(64 * 1024), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
+        seen = []
+
+        async def round_trip(payload: bytes) -> None:
+            expected = len(client.data) + len(payload)
+            transport.write(payload)
+            await client.wait_for_bytes(expected)
+
+        for phase in (b"small", b"bulk", b"small"):
+            served.update(lent=0, bytes=0)
+            if phase == b"bulk":
+                await round_trip(b"b" * 2_000_000)
+            else:
+                for _ in range(20):
+                    await round_trip(b"s" * 100)
+            seen.append(dict(served))
+        transport.close()
+        await client.closed
+        server.close()
+        await server.wait_closed()
+        return seen
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_stream.StreamTransport, "get_read_buffer", spy_lend)
+        patch.setattr(_stream.StreamTransport, "read_bytes", spy_bytes)
+        before, bulk, after = loop.run_until_complete(main())
+    assert before["lent"] == 0 and before["bytes"] >= 20
+    assert bulk["lent"] > 0  # the bulk went into the protocol's buffer
+    # The first small read after the bulk may still be a lent one: it switches back.
+    assert after["lent"] <= 2, after
+    assert after["bytes"] >= 18, after

@@ -357,6 +357,10 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         protocol = self._protocol
         if lender is not None:
             if lender is protocol:
+                if self._buffered_takes_bytes and nbytes < BYTES_AGAIN_BELOW:
+                    # The bulk transfer is over: small reads come as bytes again (the
+                    # multishot receive of a completion backend, copied in).
+                    self.wants_bytes = True
                 try:
                     protocol.buffer_updated(nbytes)
                 except (SystemExit, KeyboardInterrupt):
