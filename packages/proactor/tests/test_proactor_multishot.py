@@ -301,6 +301,42 @@ def test_reset_over_tcp_is_an_error() -> None:
         loop.close()
 
 
+def test_an_error_held_across_a_pause_comes_after_the_data() -> None:
+    """Data and a reset reach the multishot in one enter; the owner stops reading in the
+    data's callback.  The error is held (the request has ended), not lost to a new
+    request that would only find end of stream: after start_reading it is reported,
+    once, as the reset it was."""
+    loop, _ring = counting_loop()
+    try:
+        backend = uring_of(loop)
+        listener = socket.create_server(("127.0.0.1", 0))
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        listener.close()
+        server.setblocking(False)
+        owner = BytesOwner()
+        stream = backend.open_stream(server, owner)
+        owner.on_bytes = lambda data: stream.stop_reading()
+        stream.start_reading()
+        run_briefly(loop, 2)
+        client.send(b"before the reset")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        client.close()  # linger 0: RST right behind the data
+        run_until(loop, lambda: owner.events)
+        run_briefly(loop)
+        assert owner.events == [b"before the reset"]  # nothing more while stopped
+        owner.on_bytes = None
+        stream.start_reading()
+        run_until(loop, lambda: len(owner.events) == 2)
+        run_briefly(loop)
+        assert len(owner.events) == 2
+        assert isinstance(owner.events[1], ConnectionResetError)
+        stream.close(lambda: None)
+        run_briefly(loop)
+    finally:
+        loop.close()
+
+
 def test_close_with_the_multishot_armed_closes_the_fd_and_forgets_the_request() -> None:
     loop, _ring = counting_loop()
     try:
