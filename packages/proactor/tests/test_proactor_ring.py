@@ -13,6 +13,7 @@ import pytest
 from conftest import needs_uring
 from layerloop_proactor import BufferPin, Ring, probe_uring
 from layerloop_proactor._ring import (
+    BUFFERS_OFFERED_FIRST,
     CQE_BUFFER_SHIFT,
     CQE_F_BUFFER,
     CQE_F_MORE,
@@ -152,3 +153,44 @@ def test_buffers_given_back_out_of_order_are_renamed_in_the_ring(ring: Ring) -> 
         ring.returned_buffers().extend([1, 0])  # the next enter renames slots 0 and 1
         later = _arrivals(ring, a, [b"three", b"four", b"five", b"six"])
         assert later == [(2, b"three"), (3, b"four"), (1, b"five"), (0, b"six")]
+
+
+def _buffers_used_one_at_a_time(ring: Ring, sender: socket.socket, count: int) -> set[int]:
+    """*count* arrivals, one per enter, each buffer given back at once: which were used."""
+    used = set()
+    for index in range(count):
+        ((bid, data),) = _arrivals(ring, sender, [b"m%d" % index])
+        assert data == b"m%d" % index
+        used.add(bid)
+        ring.returned_buffers().append(bid)
+    return used
+
+
+def test_few_buffers_are_offered_until_one_enter_takes_half_of_them(ring: Ring) -> None:
+    """The kernel takes the buffers on offer in ring order, so a connection's arrivals
+    cycle through all of them: offering few keeps those in the CPU's cache.  A burst
+    that takes more than half of them in one enter doubles the offer."""
+    assert ring.provide_buffers(64, 4096)
+    a, b = socket.socketpair()
+    burst = [socket.socketpair() for _ in range(BUFFERS_OFFERED_FIRST // 2 + 1)]
+    try:
+        ring.prep_recv_multishot(b.fileno(), 9)
+        for index, (_, receiver) in enumerate(burst):
+            ring.prep_recv_multishot(receiver.fileno(), 100 + index)
+        ring.enter(0)
+        assert _buffers_used_one_at_a_time(ring, a, 40) == set(range(BUFFERS_OFFERED_FIRST))
+        for sender, _ in burst:
+            sender.send(b"burst")
+        taken: list[int] = []
+        deadline = time.monotonic() + 5
+        while len(taken) < len(burst) and time.monotonic() < deadline:
+            ring.enter(0.1)
+            taken += [flags >> CQE_BUFFER_SHIFT for _, _, flags in ring.completions()]
+        assert len(taken) == len(burst)
+        ring.returned_buffers().extend(taken)  # more than half: the next enter offers more
+        used = _buffers_used_one_at_a_time(ring, a, 80)
+        assert len(used) == 2 * BUFFERS_OFFERED_FIRST
+        assert used <= set(range(64))
+    finally:
+        for pair in (a, b, *(end for pair in burst for end in pair)):
+            pair.close()

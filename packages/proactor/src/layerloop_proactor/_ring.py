@@ -195,6 +195,9 @@ _BUF_ENTRY_SIZE: Final = 16
 #: (see ``layerloop_transports._buffers``): the copy out of them into a new ``bytes``
 #: then never meets the CPU's 4K-aliasing stall.
 _BUF_PAGE_OFFSET: Final = 2048
+#: How many provided buffers the ring offers at first (doubling on demand): few enough
+#: that the buffers in use stay in the CPU's cache, enough for a burst of arrivals.
+BUFFERS_OFFERED_FIRST: Final = 16
 _CQE: Final = struct.Struct("<QiI")
 _iter_cqes: Final = _CQE.iter_unpack
 _NO_COMPLETIONS: Final[tuple[tuple[int, int, int], ...]] = ()
@@ -321,6 +324,8 @@ class Ring:
         "_buf_addr",
         "_buf_map",
         "_buf_mask",
+        "_buf_offered",
+        "_buf_reserve",
         "_buf_returned",
         "_buf_ring",
         "_buf_size",
@@ -362,6 +367,8 @@ class Ring:
         self._buf_map: mmap.mmap | None = None
         self._buf_tails: memoryview | None = None
         self._buf_returned: list[int] = []
+        self._buf_offered = 0
+        self._buf_reserve: list[int] = []
         if not ON_LINUX:
             raise OSError(errno.ENOSYS, f"io_uring is Linux-only, not {sys.platform}")
         syscall = _syscall()
@@ -516,7 +523,21 @@ class Ring:
         return self._tail
 
     def _submit(self, min_complete: int, flags: int) -> int:
-        """One ``io_uring_enter``; returns its result or ``-errno``."""
+        """One ``io_uring_enter`` without a timeout; returns its result or ``-errno``."""
+        pending = self._pending
+        if pending:
+            self._sqmv[self._sq_tail] = self._tail
+        if self._buf_returned:
+            self._give_back()
+        ret: int = self._syscall(SYS_IO_URING_ENTER, self._fd, pending, min_complete, flags, None, 0)
+        if ret < 0:
+            return -ctypes.get_errno()
+        self._pending = pending - ret if ret <= pending else 0
+        return ret
+
+    def enter(self, timeout: float | None) -> None:
+        # Once per loop iteration: written out in one frame (no _submit call), as the
+        # ctypes call already costs more than the system call it makes.
         pending = self._pending
         if pending:
             self._sqmv[self._sq_tail] = self._tail
@@ -524,35 +545,28 @@ class Ring:
             # Returned buffers go back to the kernel here: it reads the buffer ring
             # only inside io_uring_enter (DEFER_TASKRUN, no SQPOLL).
             self._give_back()
-        if flags & ENTER_EXT_ARG:
-            ret: int = self._syscall(
-                SYS_IO_URING_ENTER,
-                self._fd,
-                pending,
-                min_complete,
-                flags,
-                self._enter_arg_ptr,
-                self._argsz,
-            )
-        else:
-            ret = self._syscall(SYS_IO_URING_ENTER, self._fd, pending, min_complete, flags, None, 0)
-        if ret < 0:
-            return -ctypes.get_errno()
-        self._pending = pending - ret if ret <= pending else 0
-        return ret
-
-    def enter(self, timeout: float | None) -> None:
         if timeout is None:
-            ret = self._submit(1, ENTER_GETEVENTS)
+            ret: int = self._syscall(
+                SYS_IO_URING_ENTER, self._fd, pending, 1, ENTER_GETEVENTS, None, 0
+            )
         elif timeout <= 0:
-            ret = self._submit(0, ENTER_GETEVENTS)
+            ret = self._syscall(SYS_IO_URING_ENTER, self._fd, pending, 0, ENTER_GETEVENTS, None, 0)
         else:
             seconds = int(timeout)
             _TIMESPEC.pack_into(self._timespec, 0, seconds, int((timeout - seconds) * 1e9))
-            ret = self._submit(1, ENTER_GETEVENTS | ENTER_EXT_ARG)
+            ret = self._syscall(
+                SYS_IO_URING_ENTER,
+                self._fd,
+                pending,
+                1,
+                ENTER_GETEVENTS | ENTER_EXT_ARG,
+                self._enter_arg_ptr,
+                self._argsz,
+            )
         if ret >= 0:
+            self._pending = pending - ret if ret <= pending else 0
             return
-        err = -ret
+        err = ctypes.get_errno()
         if err in (errno.EINTR, errno.ETIME, errno.EAGAIN, errno.EBUSY):
             # Interrupted, timed out, or the CQ is full (EBUSY: reap, then retry).
             return
@@ -630,9 +644,18 @@ class Ring:
         # The tail is entry 0's last u16 (byte 14, index 7 of the u16 view); a u16
         # counter that wraps, compared with the kernel's head modulo 2**16.  Our count
         # (_buf_tail) does not wrap; it is published modulo 2**16.
-        self._buf_tail = count
+        #
+        # Only the first few buffers are offered at first; the rest wait in reserve
+        # until one enter takes half of those on offer (see _give_back).  The kernel
+        # takes buffers in ring order, so the buffers it fills cycle through all those
+        # on offer: offering few keeps the ones it writes into (and we copy out of)
+        # in the CPU's cache, where cycling through all *count* would not.
+        offered = min(count, BUFFERS_OFFERED_FIRST)
+        self._buf_offered = offered
+        self._buf_reserve = list(range(count - 1, offered - 1, -1))
+        self._buf_tail = offered
         self._buf_tails = tails
-        tails[7] = count & 0xFFFF
+        tails[7] = offered
         return True
 
     def prep_recv_multishot(self, fd: int, user_data: int) -> None:
@@ -690,9 +713,30 @@ class Ring:
                         bid,
                     )
         tail += len(bids)
+        if len(bids) * 2 > self._buf_offered and self._buf_reserve:
+            # One enter took more than half of the buffers on offer (all of them when a
+            # multishot ended with ENOBUFS): offer twice as many from now on.
+            tail = self._offer_more(tail)
         bids.clear()
         self._buf_tail = tail
         self._buf_tails[7] = tail & 0xFFFF  # type: ignore[index]
+
+    def _offer_more(self, tail: int) -> int:
+        """Put as many reserve buffers as are on offer (or all that are left) in the
+        slots from *tail*; returns the new tail."""
+        reserve = self._buf_reserve
+        mask = self._buf_mask
+        size = self._buf_size
+        for _ in range(min(self._buf_offered, len(reserve))):
+            bid = reserve.pop()
+            slot = tail & mask
+            self._buf_slots[slot] = bid
+            _pack_buf_entry(
+                self._buf_ring, slot * _BUF_ENTRY_SIZE, self._buf_addr + bid * size, size, bid
+            )
+            tail += 1
+            self._buf_offered += 1
+        return tail
 
     def abandon_buffers(self) -> object:
         region = self._buf_map
