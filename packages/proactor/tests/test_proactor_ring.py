@@ -192,5 +192,5 @@ def test_few_buffers_are_offered_until_one_enter_takes_half_of_them(ring: Ring) 
         assert len(used) == 2 * BUFFERS_OFFERED_FIRST
         assert used <= set(range(64))
     finally:
-        for pair in (a, b, *(end for pair in burst for end in pair)):
-            pair.close()
+        for end in (a, b, *(end for pair in burst for end in pair)):
+            end.close()

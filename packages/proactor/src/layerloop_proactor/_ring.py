@@ -529,7 +529,9 @@ class Ring:
             self._sqmv[self._sq_tail] = self._tail
         if self._buf_returned:
             self._give_back()
-        ret: int = self._syscall(SYS_IO_URING_ENTER, self._fd, pending, min_complete, flags, None, 0)
+        ret: int = self._syscall(
+            SYS_IO_URING_ENTER, self._fd, pending, min_complete, flags, None, 0
+        )
         if ret < 0:
             return -ctypes.get_errno()
         self._pending = pending - ret if ret <= pending else 0
