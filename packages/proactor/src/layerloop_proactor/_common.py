@@ -33,9 +33,10 @@ MAX_TIMEOUT: Final = 86400.0
 #: How long close() waits for cancelled requests to report.
 DRAIN_TIMEOUT: Final = 2.0
 #: The provided-buffer ring the multishot receives share (one per backend): 256 buffers
-#: of 16 KiB.  A buffer is copied out and handed back as soon as its CQE is reaped, so
-#: only the receives completed within one ``io_uring_enter`` hold buffers; an idle
-#: connection holds none.  The mapping is touched lazily: small messages use the first
+#: of 16 KiB, of which the ring offers a few at first and more when a burst needs them
+#: (``_ring.BUFFERS_OFFERED_FIRST``).  A buffer is copied out and handed back as soon as
+#: its CQE is reaped, so only the receives completed within one ``io_uring_enter`` hold
+#: buffers; an idle connection holds none.  The mapping is touched lazily: small messages use the first
 #: page of each buffer only.  A receive that fills a whole buffer marks a bulk transfer,
 #: which the transports then read into their own large buffers.
 RECV_BUFFERS: Final = 256
