@@ -36,9 +36,9 @@ DRAIN_TIMEOUT: Final = 2.0
 #: of 16 KiB, of which the ring offers a few at first and more when a burst needs them
 #: (``_ring.BUFFERS_OFFERED_FIRST``).  A buffer is copied out and handed back as soon as
 #: its CQE is reaped, so only the receives completed within one ``io_uring_enter`` hold
-#: buffers; an idle connection holds none.  The mapping is touched lazily: small messages use the first
-#: page of each buffer only.  A receive that fills a whole buffer marks a bulk transfer,
-#: which the transports then read into their own large buffers.
+#: buffers; an idle connection holds none.  The mapping is touched lazily: small
+#: messages use the first page of each buffer only.  A receive that fills a whole buffer
+#: marks a bulk transfer, which the transports then read into their own large buffers.
 RECV_BUFFERS: Final = 256
 RECV_BUFFER_SIZE: Final = 16 * 1024
 
