@@ -139,6 +139,58 @@ def test_echo_and_extra_info(loop: asyncio.AbstractEventLoop, certs: Certs) -> N
     loop.run_until_complete(main())
 
 
+def test_small_records_reach_the_tls_layer_as_they_were_read(
+    loop: asyncio.AbstractEventLoop, certs: Certs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The TLS layer reads the ciphertext into its buffer where the backend lends it
+    (readiness backends); where the backend reads bytes (io_uring's multishot
+    receives) it takes them as they are, not copied into its buffer first."""
+    if not is_ours(loop):
+        pytest.skip("layerloop's transports")
+    from layerloop_transports import _tls
+
+    backend = getattr(loop, "backend", None)
+    reads_bytes = getattr(backend, "reads_bytes", False) and backend.kind == "completion"
+    calls = {"buffer_updated": 0, "data_received": 0}
+    buffer_updated = _tls.TLSLayer.buffer_updated
+    data_received = _tls.TLSLayer.data_received
+
+    def spy_updated(self: _tls.TLSLayer, nbytes: int) -> None:
+        calls["buffer_updated"] += 1
+        buffer_updated(self, nbytes)
+
+    def spy_received(self: _tls.TLSLayer, data: bytes | memoryview) -> None:
+        calls["data_received"] += isinstance(data, bytes)
+        data_received(self, data)
+
+    monkeypatch.setattr(_tls.TLSLayer, "buffer_updated", spy_updated)
+    monkeypatch.setattr(_tls.TLSLayer, "data_received", spy_received)
+
+    async def main() -> None:
+        server, port = await _tls_server(loop, lambda: Recorder(echo=True), certs.server())
+        transport, client = await loop.create_connection(
+            Recorder, "127.0.0.1", port, ssl=certs.client(), server_hostname="localhost"
+        )
+        calls.update(buffer_updated=0, data_received=0)  # the handshake is over
+        for index in range(20):
+            expected = len(client.data) + 100
+            transport.write(bytes([index]) * 100)
+            await client.wait_for_bytes(expected)
+        assert bytes(client.data) == b"".join(bytes([i]) * 100 for i in range(20))
+        transport.close()
+        await client.closed
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+    if reads_bytes:
+        assert calls["buffer_updated"] == 0
+        assert calls["data_received"] >= 40  # both sides, a record each way per message
+    else:
+        assert calls["buffer_updated"] >= 40
+        assert calls["data_received"] == 0
+
+
 @pytest.mark.parametrize("kind", ["memoryview", "bytearray"])
 def test_buffered_protocol_reads_into_its_buffer(
     loop: asyncio.AbstractEventLoop, certs: Certs, kind: str

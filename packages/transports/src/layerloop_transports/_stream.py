@@ -124,6 +124,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         "_backend_reads_bytes",
         "_buffered",
         "_buffered_takes_bytes",
+        "_bytes_copied_in",
         "_bytes_full",
         "_eof",
         "_eof_received",
@@ -183,6 +184,9 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         # backend the kernel reads straight into its buffer at the same cost.
         self._buffered_takes_bytes = self._backend_reads_bytes and backend.kind == "completion"
         self._buffered = False
+        # Bytes reads reach a BufferedProtocol by a copy into its buffer, except for a
+        # protocol of this package that takes them as they are (TLSLayer).
+        self._bytes_copied_in = False
         self.wants_bytes = False
         self._lent: memoryview | None = None
         # The BufferedProtocol whose own buffer is lent, None while the transport's
@@ -251,6 +255,9 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
         its buffer)."""
         self._protocol = protocol
         self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
+        self._bytes_copied_in = self._buffered and not getattr(
+            protocol, "_layerloop_takes_bytes", False
+        )
         self.wants_bytes = self._backend_reads_bytes and (
             not self._buffered or self._buffered_takes_bytes
         )
@@ -374,7 +381,7 @@ class StreamTransport(FlowControlledTransport, asyncio.Transport):
     def _deliver(self, protocol: Any, data: bytes) -> None:
         """Hand *data* to *protocol*, a ``Protocol``, or a ``BufferedProtocol`` that did
         not lend the buffer the bytes were read into (swapped in mid-read)."""
-        if self._buffered:
+        if self._bytes_copied_in:
             self._feed_buffered(protocol, data)
             return
         try:

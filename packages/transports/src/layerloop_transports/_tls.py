@@ -408,8 +408,16 @@ class TLSLayer(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._rview
 
+    #: The transports of this package hand bytes reads to data_received rather than
+    #: copy them into the buffer (on io_uring, small reads arrive as bytes).
+    _layerloop_takes_bytes = True
+
     def buffer_updated(self, nbytes: int) -> None:
-        self._incoming.write(self._rview[:nbytes])
+        self.data_received(self._rview[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        """Ciphertext from the lower transport, as bytes or a view of the read buffer."""
+        self._incoming.write(data)
         state = self._state
         if state == _WRAPPED:
             self._read()
