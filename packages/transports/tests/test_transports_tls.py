@@ -20,6 +20,7 @@ import pytest
 import trustme
 
 from layerloop_selector import available_backends, new_backend
+from layerloop_transports import _tls
 from transports_helpers import Recorder, TransportsLoop, errors_to, is_ours
 
 
@@ -147,8 +148,6 @@ def test_small_records_reach_the_tls_layer_as_they_were_read(
     receives) it takes them as they are, not copied into its buffer first."""
     if not is_ours(loop):
         pytest.skip("layerloop's transports")
-    from layerloop_transports import _tls
-
     backend = getattr(loop, "backend", None)
     reads_bytes = getattr(backend, "reads_bytes", False) and backend.kind == "completion"
     calls = {"buffer_updated": 0, "data_received": 0}
