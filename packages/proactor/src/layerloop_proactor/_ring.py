@@ -516,30 +516,15 @@ class Ring:
         entries = self._sq_entries
         self._sq_limit = (self._sqmv[self._sq_head] + entries) & 0xFFFFFFFF
         if self._tail == self._sq_limit:
-            self._submit(0, 0)
+            self.enter(0.0)
             self._sq_limit = (self._sqmv[self._sq_head] + entries) & 0xFFFFFFFF
             if self._tail == self._sq_limit:
                 raise OSError(errno.EBUSY, "io_uring submission queue is full")
         return self._tail
 
-    def _submit(self, min_complete: int, flags: int) -> int:
-        """One ``io_uring_enter`` without a timeout; returns its result or ``-errno``."""
-        pending = self._pending
-        if pending:
-            self._sqmv[self._sq_tail] = self._tail
-        if self._buf_returned:
-            self._give_back()
-        ret: int = self._syscall(
-            SYS_IO_URING_ENTER, self._fd, pending, min_complete, flags, None, 0
-        )
-        if ret < 0:
-            return -ctypes.get_errno()
-        self._pending = pending - ret if ret <= pending else 0
-        return ret
-
     def enter(self, timeout: float | None) -> None:
-        # Once per loop iteration: written out in one frame (no _submit call), as the
-        # ctypes call already costs more than the system call it makes.
+        # Once per loop iteration, in one frame: the ctypes call already costs more
+        # than the system call it makes.
         pending = self._pending
         if pending:
             self._sqmv[self._sq_tail] = self._tail
@@ -695,7 +680,9 @@ class Ring:
         # order and never writes the entries, and completions come in the order it
         # took them, so the slots at the tail (the ones the head took *count* buffers
         # ago) normally still name these very buffers, in this order (one list
-        # comparison, in C): then moving the tail is all it takes.
+        # comparison, in C): then moving the tail is all it takes.  (With fewer than
+        # *count* on offer this holds too: both are powers of two, so the order in
+        # which the buffers on offer come round repeats every lap of the ring.)
         bids = self._buf_returned
         tail = self._buf_tail
         first = tail & self._buf_mask
@@ -729,7 +716,8 @@ class Ring:
         reserve = self._buf_reserve
         mask = self._buf_mask
         size = self._buf_size
-        for _ in range(min(self._buf_offered, len(reserve))):
+        more = min(self._buf_offered, len(reserve))
+        for _ in range(more):
             bid = reserve.pop()
             slot = tail & mask
             self._buf_slots[slot] = bid
@@ -737,7 +725,7 @@ class Ring:
                 self._buf_ring, slot * _BUF_ENTRY_SIZE, self._buf_addr + bid * size, size, bid
             )
             tail += 1
-            self._buf_offered += 1
+        self._buf_offered += more
         return tail
 
     def abandon_buffers(self) -> object:
