@@ -13,7 +13,13 @@ import pytest
 
 from layerloop_core.abc import BYTES_READ_SIZE
 from layerloop_transports import _buffers, _stream
-from transports_helpers import BufferedEcho, Recorder, growth_with_idle_connections, is_ours
+from transports_helpers import (
+    BufferedEcho,
+    Recorder,
+    growth_with_idle_connections,
+    is_ours,
+    small_round_trips_then_close,
+)
 
 
 def _page_offset(view: memoryview) -> int:
@@ -224,15 +230,7 @@ def test_buffered_protocol_small_reads_by_backend_kind(loop: asyncio.AbstractEve
         server = await loop.create_server(factory, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         transport, client = await loop.create_connection(Recorder, "127.0.0.1", port)
-        for index in range(20):
-            expected = len(client.data) + 100
-            transport.write(bytes([index]) * 100)
-            await client.wait_for_bytes(expected)
-        assert bytes(client.data) == b"".join(bytes([i]) * 100 for i in range(20))
-        transport.close()
-        await client.closed
-        server.close()
-        await server.wait_closed()
+        await small_round_trips_then_close(transport, client, server)
         (echo,) = protocols
         return echo.sizes
 

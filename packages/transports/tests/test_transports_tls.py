@@ -21,7 +21,13 @@ import trustme
 
 from layerloop_selector import available_backends, new_backend
 from layerloop_transports import _tls
-from transports_helpers import Recorder, TransportsLoop, errors_to, is_ours
+from transports_helpers import (
+    Recorder,
+    TransportsLoop,
+    errors_to,
+    is_ours,
+    small_round_trips_then_close,
+)
 
 
 class Certs:
@@ -171,15 +177,7 @@ def test_small_records_reach_the_tls_layer_as_they_were_read(
             Recorder, "127.0.0.1", port, ssl=certs.client(), server_hostname="localhost"
         )
         calls.update(buffer_updated=0, data_received=0)  # the handshake is over
-        for index in range(20):
-            expected = len(client.data) + 100
-            transport.write(bytes([index]) * 100)
-            await client.wait_for_bytes(expected)
-        assert bytes(client.data) == b"".join(bytes([i]) * 100 for i in range(20))
-        transport.close()
-        await client.closed
-        server.close()
-        await server.wait_closed()
+        await small_round_trips_then_close(transport, client, server)
 
     loop.run_until_complete(main())
     if reads_bytes:

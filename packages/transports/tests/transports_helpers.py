@@ -162,3 +162,17 @@ async def growth_with_idle_connections(
             await client.closed
         server.close()
         await server.wait_closed()
+
+
+async def small_round_trips_then_close(transport: Any, client: Recorder, server: Any) -> None:
+    """20 round trips of 100 bytes through an echo *server*, checked, then everything
+    closed: the client's *transport* (its protocol *client*) and the server."""
+    for index in range(20):
+        expected = len(client.data) + 100
+        transport.write(bytes([index]) * 100)
+        await client.wait_for_bytes(expected)
+    assert bytes(client.data) == b"".join(bytes([i]) * 100 for i in range(20))
+    transport.close()
+    await client.closed
+    server.close()
+    await server.wait_closed()
