@@ -154,7 +154,7 @@ def test_small_records_reach_the_tls_layer_as_they_were_read(
     receives) it takes them as they are, not copied into its buffer first."""
     if not is_ours(loop):
         pytest.skip("layerloop's transports")
-    backend = getattr(loop, "backend", None)
+    backend: Any = getattr(loop, "backend", None)
     reads_bytes = getattr(backend, "reads_bytes", False) and backend.kind == "completion"
     calls = {"buffer_updated": 0, "data_received": 0}
     buffer_updated = _tls.TLSLayer.buffer_updated
