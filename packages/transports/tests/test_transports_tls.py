@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -911,7 +912,7 @@ class _OpenSSLPeer:
 
     def _collect(self) -> None:
         stdout = self.process.stdout
-        assert stdout is not None
+        assert isinstance(stdout, io.BufferedReader)  # a pipe, read as it fills
         while chunk := stdout.read1(65536):
             with self._lock:
                 self.output += chunk
