@@ -1,7 +1,9 @@
 """User-space instructions per operation of a benchmark case, counted by valgrind.
 
 CPU time on a shared two-CPU VM moves by 20-50% from one run to the next, which hides
-differences of a few percent between two backends.  An instruction count does not move:
+differences of a few percent between two backends.  An instruction count moves far
+less (two runs of the same commit differed by up to 6%, from how many completions one
+``io_uring_enter`` happened to reap; run two versions side by side to compare them):
 this runs the server side of one ``python -m layerloop bench`` case under
 ``valgrind --tool=cachegrind --cache-sim=no`` at two lengths and reports the difference
 divided by the difference in operations, so start-up and teardown cancel out.
