@@ -276,21 +276,31 @@ def test_end_of_stream_is_reported_once_after_the_data() -> None:
         loop.close()
 
 
+def _tcp_stream(loop: EventLoop, owner: BytesOwner) -> tuple[socket.socket, Any]:
+    """A loopback TCP connection: the client socket, and the accepted side opened as a
+    stream of the loop's io_uring backend for *owner*."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    listener.close()
+    server.setblocking(False)
+    return client, uring_of(loop).open_stream(server, owner)
+
+
+def _reset(client: socket.socket) -> None:
+    """Close *client* with linger 0: the peer gets a TCP reset."""
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    client.close()
+
+
 def test_reset_over_tcp_is_an_error() -> None:
     loop, _ring = counting_loop()
     try:
-        backend = uring_of(loop)
-        listener = socket.create_server(("127.0.0.1", 0))
-        client = socket.create_connection(listener.getsockname())
-        server, _ = listener.accept()
-        listener.close()
-        server.setblocking(False)
         owner = BytesOwner()
-        stream = backend.open_stream(server, owner)
+        client, stream = _tcp_stream(loop, owner)
         stream.start_reading()
         run_briefly(loop, 2)
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        client.close()  # linger 0: RST
+        _reset(client)
         run_until(loop, lambda: owner.events)
         run_briefly(loop)
         assert len(owner.events) == 1
@@ -308,20 +318,13 @@ def test_an_error_held_across_a_pause_comes_after_the_data() -> None:
     once, as the reset it was."""
     loop, _ring = counting_loop()
     try:
-        backend = uring_of(loop)
-        listener = socket.create_server(("127.0.0.1", 0))
-        client = socket.create_connection(listener.getsockname())
-        server, _ = listener.accept()
-        listener.close()
-        server.setblocking(False)
         owner = BytesOwner()
-        stream = backend.open_stream(server, owner)
+        client, stream = _tcp_stream(loop, owner)
         owner.on_bytes = lambda data: stream.stop_reading()
         stream.start_reading()
         run_briefly(loop, 2)
         client.send(b"before the reset")
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        client.close()  # linger 0: RST right behind the data
+        _reset(client)  # right behind the data
         run_until(loop, lambda: owner.events)
         run_briefly(loop)
         assert owner.events == [b"before the reset"]  # nothing more while stopped
