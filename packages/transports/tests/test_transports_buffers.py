@@ -18,6 +18,7 @@ from transports_helpers import (
     Recorder,
     growth_with_idle_connections,
     is_ours,
+    reads_bytes_by_completion,
     small_round_trips_then_close,
 )
 
@@ -216,8 +217,7 @@ def test_buffered_protocol_small_reads_by_backend_kind(loop: asyncio.AbstractEve
     reads straight into the protocol's buffer, lent each time."""
     if not is_ours(loop):
         pytest.skip("layerloop's transports")
-    backend = getattr(loop, "backend", None)
-    completion_bytes = getattr(backend, "reads_bytes", False) and backend.kind == "completion"
+    completion_bytes = reads_bytes_by_completion(loop)
     calls = {"lent": 0, "bytes": 0, "full": 0}
 
     async def main() -> list[int]:
@@ -251,8 +251,7 @@ def test_buffered_protocol_small_reads_come_as_bytes_again_after_bulk(
     """On a completion backend that reads bytes, a ``BufferedProtocol``'s bulk reads go
     straight into its buffer; once a read brings less than 16 KiB the small reads come
     through the multishot receive again (bytes copied in), not one lent read each."""
-    backend = getattr(loop, "backend", None)
-    if not (getattr(backend, "reads_bytes", False) and backend.kind == "completion"):
+    if not reads_bytes_by_completion(loop):
         pytest.skip("only a completion backend that reads bytes (io_uring) switches here")
     served = {"lent": 0, "bytes": 0, "full": 0}  # the BufferedProtocol's side only
     with pytest.MonkeyPatch.context() as patch:

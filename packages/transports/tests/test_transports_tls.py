@@ -27,6 +27,7 @@ from transports_helpers import (
     TransportsLoop,
     errors_to,
     is_ours,
+    reads_bytes_by_completion,
     small_round_trips_then_close,
 )
 
@@ -155,8 +156,7 @@ def test_small_records_reach_the_tls_layer_as_they_were_read(
     receives) it takes them as they are, not copied into its buffer first."""
     if not is_ours(loop):
         pytest.skip("layerloop's transports")
-    backend: Any = getattr(loop, "backend", None)
-    reads_bytes = getattr(backend, "reads_bytes", False) and backend.kind == "completion"
+    reads_bytes = reads_bytes_by_completion(loop)
     calls = {"buffer_updated": 0, "data_received": 0}
     buffer_updated = _tls.TLSLayer.buffer_updated
     data_received = _tls.TLSLayer.data_received

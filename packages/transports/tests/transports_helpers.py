@@ -176,3 +176,10 @@ async def small_round_trips_then_close(transport: Any, client: Recorder, server:
     await client.closed
     server.close()
     await server.wait_closed()
+
+
+def reads_bytes_by_completion(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether *loop*'s backend is a completion backend that reads bytes (io_uring's
+    multishot receives), where small reads reach a ``BufferedProtocol`` as bytes."""
+    backend: Any = getattr(loop, "backend", None)
+    return bool(getattr(backend, "reads_bytes", False)) and backend.kind == "completion"
